@@ -1,0 +1,440 @@
+"""The one module that does HTTP: upload → submit → poll → download, on the Lab's loop.
+
+Rules it keeps:
+- a submit is never blindly re-sent. An answer the host gave before accepting (429, 503, or a
+  connection that never opened) is retried; a timeout or a dropped connection after the body left is
+  ambiguous, and is reconciled against the host's task list (DashScope) or reported with the body's
+  fingerprint (UnconfirmedSubmit) — never a second paid task;
+- polls and downloads retry 429 / 5xx / transport errors with jittered backoff, honouring
+  `Retry-After` (seconds or HTTP date) up to a cap, within a retry budget;
+- the key goes only to the API host (httpx auth on requests marked `auth`), never to upload targets or
+  result-download hosts.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from .errors import ApiError, DownloadError, UnconfirmedSubmit, WanlabError
+from .jobs import Job
+from .limits import Limits, RateLimiter
+from .polling import HostCadence, PollPolicy, PollState
+from .providers.base import HttpRequest, HttpResponse, Provider, Status, TaskSnapshot
+from .retry import RetryPolicy, parse_retry_after
+from .secret import Secret
+
+log = logging.getLogger("wanlab")
+
+# Transport errors that prove the request never reached the server: safe to re-send even a submit.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Answers a host gives before it accepts a submit (it did not create a task).
+_SUBMIT_RETRYABLE = (429, 503)
+# Answers after which a submit may or may not have created a task.
+_SUBMIT_AMBIGUOUS = (500, 502, 504)
+
+
+class _Bearer(httpx.Auth):
+    """Adds the key at send time, so no request object of ours ever holds it."""
+
+    def __init__(self, secret: Secret):
+        self._secret = secret
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"_Bearer({self._secret!r})"
+
+
+class ApiClient:
+    def __init__(self, provider: Provider, secret: Secret, *, limits: Limits | None = None,
+                 retry: RetryPolicy | None = None, poll: PollPolicy | None = None, time_scale: float = 1.0,
+                 media_dir: str | os.PathLike = "wanlab-runs/media", transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
+                 submit_timeout: float = 60.0, rng: random.Random | None = None,
+                 known_task_ids: Callable[[], set[str]] | None = None):
+        self.provider = provider
+        self.secret = secret
+        self.limits = limits or Limits.for_host(provider.name)
+        self.retry = retry or RetryPolicy(time_scale=time_scale)
+        self.poll_policy = poll or HostCadence()
+        self.time_scale = time_scale
+        self.media_dir = Path(media_dir)
+        self.submit_timeout = submit_timeout
+        self._rng = rng or random.Random()
+        self._transport = transport
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+        self._auth = _Bearer(secret)
+        self._submit_rate: RateLimiter | None = None
+        self._query_rate: RateLimiter | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._submit_lock: asyncio.Lock | None = None
+        self._seen: set[str] = set()
+        self._known_task_ids = known_task_ids or (lambda: set())
+        self.stats = {"requests": 0, "retries": 0, "submits": 0, "reconciled": 0, "resubmits": 0}
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.provider.describe()}, key={self.secret.masked})"
+
+    # Loop-bound objects are created lazily, on the loop that uses them.
+    def _ensure(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout,
+                                           follow_redirects=True, trust_env=False)
+            # burst 1: hosts count requests in sliding windows, so an even drip never trips them
+            self._submit_rate = RateLimiter(self.limits.submits_per_s, burst=1)
+            self._query_rate = RateLimiter(self.limits.queries_per_s, burst=1)
+            self._slots = asyncio.Semaphore(self.limits.concurrent_jobs)
+            self._submit_lock = asyncio.Lock()
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- one HTTP exchange -----------------------------------------------------------------------
+    async def _send(self, req: HttpRequest, timeout: float | None = None) -> HttpResponse:
+        http = self._ensure()
+        self.stats["requests"] += 1
+        kwargs: dict[str, Any] = {"headers": dict(req.headers), "params": req.params}
+        if req.json is not None:
+            kwargs["content"] = json.dumps(req.json).encode()
+        elif req.files is not None:
+            kwargs["data"], kwargs["files"] = req.data, req.files
+        elif req.data is not None:
+            kwargs["data"] = req.data
+        elif req.content is not None:
+            kwargs["content"] = req.content
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        resp = await http.request(req.method, req.url, auth=self._auth if req.auth else None, **kwargs)
+        return HttpResponse(resp.status_code, dict(resp.headers), resp.content)
+
+    async def call(self, req: HttpRequest, job: Job | None = None) -> HttpResponse:
+        """An idempotent call (query, list, upload policy, cancel) with retries on 429/5xx/transport errors.
+        Returns the final answer (which may still be an error status for the caller to parse)."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            limiter = self._query_rate if req.route in ("query", "list", "cancel") else None
+            if limiter is not None:
+                await limiter.acquire()
+            retry_after: float | None = None
+            try:
+                resp = await self._send(req)
+                if resp.status != 429 and resp.status < 500:
+                    return resp
+                retry_after = parse_retry_after(resp.header("Retry-After"))
+                if resp.status == 429 and retry_after is not None and limiter is not None:
+                    limiter.penalise(min(retry_after, self.retry.retry_after_cap_s))
+                why = f"HTTP {resp.status}"
+            except httpx.TransportError as exc:
+                resp = None
+                why = type(exc).__name__
+            if attempt >= self.retry.max_attempts or time.monotonic() - started > self.retry.budget_s:
+                if resp is not None:
+                    return resp
+                raise WanlabError(f"{req.method} {req.route} to {self.provider.name} failed after {attempt} tries "
+                                  f"({why})") from None
+            delay = self.retry.delay(attempt, retry_after, self._rng)
+            self.stats["retries"] += 1
+            if job is not None:
+                clamped = retry_after is not None and retry_after > self.retry.retry_after_cap_s
+                job.emit("retry", f"{req.route}: {why}; retrying in {delay:.2f} s", route=req.route, attempt=attempt,
+                         retry_after=retry_after, clamped=clamped)
+            await asyncio.sleep(delay)
+
+    # -- the job's life --------------------------------------------------------------------------
+    async def run(self, job: Job) -> Job:
+        """Drive `job` to a terminal state. Always ends with job.finish(); errors land on the job."""
+        self._ensure()
+        assert self._slots is not None
+        holding = False
+        try:
+            await self._slots.acquire()
+            holding = True
+            job.set_status(Status.SUBMITTING)
+            urls = await self._upload_all(job)
+            snap = await self._submit(job, urls)
+            job.apply(snap)
+            snap = await self._poll(job, snap)
+            self._slots.release()
+            holding = False
+            if snap.status is Status.SUCCEEDED:
+                job.set_status(Status.DOWNLOADING)
+                await self.download(job)
+                job.set_status(Status.SUCCEEDED)
+        except asyncio.CancelledError:
+            if job.detached:
+                job.error = WanlabError(f"the Lab closed while job {job.id} was {job.status}; task "
+                                        f"{job.task_id} was left on the host")
+                job.emit("detached", str(job.error))
+            else:
+                await asyncio.shield(self._cancel_remote(job))
+                job.set_status(Status.CANCELED, "cancelled by the user")
+        except WanlabError as exc:
+            job.error = exc
+            job.error_code = getattr(exc, "code", "") or type(exc).__name__
+            final = Status.UNKNOWN if isinstance(exc, UnconfirmedSubmit) else Status.FAILED
+            job.set_status(final, str(exc))
+        except Exception as exc:  # a bug must still end the job, visibly
+            job.error = WanlabError(f"internal error: {exc!r}")
+            job.error_code = "wanlab.InternalError"
+            job.set_status(Status.FAILED, repr(exc))
+            log.exception("job %s crashed", job.id)
+        finally:
+            if holding:
+                self._slots.release()
+            job.finish()
+        return job
+
+    async def _upload_all(self, job: Job) -> list[str]:
+        urls = []
+        for role, media in job.request.media():
+            if media.is_remote:
+                urls.append(media.url)
+                continue
+            flow = self.provider.upload(media, job.model.id)
+            req = next(flow)
+            while True:
+                resp = await self.call(req, job)
+                try:
+                    req = flow.send(resp)
+                except StopIteration as done:
+                    urls.append(done.value)
+                    job.emit("uploaded", f"{role}: {media.describe()} → {done.value}")
+                    break
+        return urls
+
+    async def _submit(self, job: Job, urls: list[str]) -> TaskSnapshot:
+        assert self._submit_rate is not None and self._submit_lock is not None
+        req = self.provider.submit(job.model, job.request, urls)
+        body = json.dumps(req.json, sort_keys=True).encode()
+        job.fingerprint = hashlib.sha256(body).hexdigest()
+        attempt = 0
+        # One submit in flight at a time per client: an ambiguous one can then be matched to the single
+        # new task the host lists.
+        async with self._submit_lock:
+            while True:
+                attempt += 1
+                await self._submit_rate.acquire()
+                sent_ms = int(time.time() * 1000)
+                retry_after: float | None = None
+                self.stats["submits"] += 1
+                try:
+                    resp = await self._send(req, timeout=self.submit_timeout)
+                except _NOT_SENT as exc:
+                    resp, why = None, f"{type(exc).__name__} before the request left"
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    # The body may have reached the host: find out, don't guess.
+                    snap = await self._reconcile(job, sent_ms, f"{type(exc).__name__} after the request left")
+                    if snap is not None:
+                        return self._accepted(job, snap)
+                    resp, why = None, f"{type(exc).__name__}; the host's task list shows no task from it"
+                if resp is not None:
+                    if resp.status == 200:
+                        return self._accepted(job, self.provider.parse_submit(resp))
+                    if resp.status not in _SUBMIT_RETRYABLE + _SUBMIT_AMBIGUOUS:
+                        raise self.provider.error(resp, "submit")
+                    if resp.status in _SUBMIT_AMBIGUOUS:
+                        snap = await self._reconcile(job, sent_ms, f"HTTP {resp.status}")
+                        if snap is not None:
+                            return self._accepted(job, snap)
+                        why = f"HTTP {resp.status}; the host's task list shows no task from it"
+                    else:
+                        retry_after = parse_retry_after(resp.header("Retry-After"))
+                        if resp.status == 429 and retry_after is not None:
+                            self._submit_rate.penalise(min(retry_after, self.retry.retry_after_cap_s))
+                        why = f"HTTP {resp.status} (not accepted)"
+                if attempt >= self.retry.max_attempts:
+                    if resp is not None and resp.status in _SUBMIT_RETRYABLE:
+                        raise self.provider.error(resp, "submit")
+                    raise ApiError(f"submit not accepted after {attempt} tries ({why})", host=self.provider.name)
+                delay = self.retry.delay(attempt, retry_after, self._rng)
+                self.stats["retries"] += 1
+                job.emit("retry", f"submit: {why}; retrying in {delay:.2f} s", route="submit", attempt=attempt,
+                         retry_after=retry_after,
+                         clamped=retry_after is not None and retry_after > self.retry.retry_after_cap_s)
+                await asyncio.sleep(delay)
+
+    def _accepted(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
+        job.task_id = snap.task_id
+        job.request_id = snap.request_id or job.request_id
+        job.timings["submitted"] = time.time()
+        self._seen.add(snap.task_id)
+        # Observers (the experiment log) write the task id here, before any waiting.
+        job.emit("submitted", f"task {snap.task_id}", task_id=snap.task_id, request_id=snap.request_id)
+        return snap
+
+    async def _reconcile(self, job: Job, sent_ms: int, why: str) -> TaskSnapshot | None:
+        """After an ambiguous submit: find the task it created, prove there is none (returns None, so the
+        caller may re-send), or raise UnconfirmedSubmit."""
+        if not self.provider.supports_list:
+            raise UnconfirmedSubmit(
+                f"submit to {self.provider.name} ended ambiguously ({why}): the host may have created (and will "
+                f"bill) a task, and it has no task list to check. Not re-sent. Request fingerprint "
+                f"sha256:{job.fingerprint}; look for it in the host's console.", job.fingerprint or "")
+        known = self._seen | self._known_task_ids()
+        slack_ms = 120_000   # host and client clocks may disagree
+        for look in range(3):
+            if look:
+                await asyncio.sleep(max(0.05, 1.0 * self.time_scale) * look)
+            candidates = []
+            page = 1
+            while True:
+                req = self.provider.list_tasks(job.model.id, page)
+                assert req is not None
+                resp = await self.call(req, job)
+                items, more = self.provider.parse_list(resp)
+                candidates += [t for t in items if t.task_id not in known and t.model == job.model.id
+                               and (t.created_ms is None or t.created_ms >= sent_ms - slack_ms)]
+                if not more or page >= 20:
+                    break
+                page += 1
+            if len(candidates) == 1:
+                self.stats["reconciled"] += 1
+                t = candidates[0]
+                job.emit("reconciled", f"submit ended ambiguously ({why}); the host lists task {t.task_id} "
+                                       f"created then: adopted, not re-sent", task_id=t.task_id)
+                resp = await self.call(self.provider.query(t.task_id), job)
+                snap = self.provider.parse_query(resp, t.task_id)
+                return replace(snap, request_id=snap.request_id or t.request_id)
+            if len(candidates) > 1:
+                raise UnconfirmedSubmit(
+                    f"submit ended ambiguously ({why}) and the host lists {len(candidates)} unknown "
+                    f"{job.model.id} tasks since then ({', '.join(c.task_id for c in candidates[:5])}); "
+                    f"not re-sent. Fingerprint sha256:{job.fingerprint}", job.fingerprint or "")
+        self.stats["resubmits"] += 1
+        job.emit("reconciled", f"submit ended ambiguously ({why}); no new task on the host after 3 looks: "
+                               f"safe to re-send")
+        return None
+
+    async def _poll(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
+        assert job.task_id is not None
+        expected = job.model.expected_latency(job.request.resolution, job.request.output_seconds())
+        t0 = time.monotonic()
+        running_since: float | None = time.monotonic() if snap.status is Status.RUNNING else None
+        while not snap.status.terminal:
+            state = PollState(polls=job.polls, since_submit=(time.monotonic() - t0) / self.time_scale,
+                              since_running=None if running_since is None
+                              else (time.monotonic() - running_since) / self.time_scale,
+                              status=snap.status, expected_run=expected)
+            await asyncio.sleep(max(0.0, self.poll_policy.next_delay(state)) * self.time_scale)
+            resp = await self.call(self.provider.query(job.task_id), job)
+            job.polls += 1
+            snap = self.provider.parse_query(resp, job.task_id)
+            if snap.status is Status.RUNNING and running_since is None:
+                running_since = time.monotonic()
+            job.apply(snap)
+        return snap
+
+    async def _cancel_remote(self, job: Job) -> None:
+        if job.task_id is None or not self.provider.supports_cancel or job.status.terminal:
+            return
+        req = self.provider.cancel(job.task_id)
+        if req is None:
+            return
+        try:
+            resp = await self.call(req, job)
+            self.provider.parse_cancel(resp)
+            job.emit("cancel", f"task {job.task_id} cancelled on the host")
+        except ApiError as exc:
+            job.emit("cancel", f"the host did not cancel task {job.task_id} ({exc.code or exc.status}: it is "
+                               f"probably running and will be billed); stopped waiting locally")
+        except WanlabError as exc:
+            job.emit("cancel", f"cancel request failed: {exc}")
+
+    # -- download --------------------------------------------------------------------------------
+    async def download(self, job: Job) -> Path:
+        """Stream the result to disk, resuming with Range after a cut, then verify length and that it is
+        a playable MP4. The key is never sent (result URLs are pre-signed, on another host)."""
+        from .video import probe_file
+
+        if not job.video_url:
+            raise DownloadError(f"task {job.task_id} SUCCEEDED without a video URL")
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        part = self.media_dir / f"{job.id}.mp4.part"
+        final = self.media_dir / f"{job.id}.mp4"
+        http = self._ensure()
+        started = time.monotonic()
+        attempt = 0
+        total: int | None = None
+        part.unlink(missing_ok=True)
+        while True:
+            attempt += 1
+            have = part.stat().st_size if part.exists() else 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            why = ""
+            retry_after = None
+            try:
+                async with http.stream("GET", job.video_url, headers=headers) as resp:
+                    if resp.status_code in (401, 403, 404, 410):
+                        body = (await resp.aread())[:300].decode("utf-8", "replace")
+                        expired = "expire" in body.lower()
+                        raise DownloadError(
+                            f"result URL for task {job.task_id} answered HTTP {resp.status_code}"
+                            + (": the link expired (hosts keep result URLs 24 h)" if expired else f": {body}"))
+                    if resp.status_code == 429 or resp.status_code >= 500:
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                        raise _Retry(f"HTTP {resp.status_code}")
+                    if resp.status_code == 206 and have:
+                        mode = "ab"
+                        crange = resp.headers.get("Content-Range", "")
+                        if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
+                            total = int(crange.rsplit("/", 1)[1])
+                    else:
+                        mode = "wb"   # the server ignored Range: start over
+                        have = 0
+                        if resp.headers.get("Content-Length", "").isdigit():
+                            total = int(resp.headers["Content-Length"])
+                    with open(part, mode) as fh:
+                        async for chunk in resp.aiter_bytes():   # as received: a cut keeps what arrived
+                            fh.write(chunk)
+                size = part.stat().st_size
+                if total is not None and size < total:
+                    raise _Retry(f"got {size} of {total} bytes")
+                break
+            except (_Retry, httpx.TransportError) as exc:
+                why = str(exc) if isinstance(exc, _Retry) else type(exc).__name__
+            if attempt >= self.retry.max_attempts or time.monotonic() - started > self.retry.budget_s:
+                raise DownloadError(f"download of task {job.task_id}'s video failed after {attempt} tries ({why}); "
+                                    f"the URL stays valid 24 h: lab.resume() can fetch it later")
+            got = part.stat().st_size if part.exists() else 0
+            job.emit("retry", f"download: {why}; resuming at byte {got}", route="download", attempt=attempt)
+            self.stats["retries"] += 1
+            await asyncio.sleep(self.retry.delay(attempt, retry_after, self._rng))
+        size = part.stat().st_size
+        if total is not None and size != total:
+            raise DownloadError(f"download of task {job.task_id}: {size} bytes on disk, {total} announced")
+        try:
+            info = await asyncio.to_thread(probe_file, part)
+        except ValueError as exc:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"task {job.task_id}'s file is not a playable MP4 ({exc})") from None
+        os.replace(part, final)
+        job.video_path = final
+        job.bytes = size
+        job.sha256 = info.pop("sha256")
+        job.video_info = info
+        job.timings["downloaded"] = time.time()
+        job.emit("downloaded", f"{size} bytes → {final}", path=str(final))
+        return final
+
+
+class _Retry(Exception):
+    pass
+

@@ -1,0 +1,195 @@
+"""Media inputs of a request: https URLs, local paths, bytes or PIL images, checked before any upload.
+
+A local input is read once, at request creation, so a request is a frozen value: what was validated
+is what gets uploaded, even if the file changes on disk afterwards.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import mimetypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .errors import ValidationError
+
+MediaLike = Union[str, os.PathLike, bytes, "PILImage", "Media"]
+
+REMOTE_SCHEMES = ("https://", "http://", "oss://", "data:")
+
+# The hosts' documented input limits (WIRE.md §2).
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
+IMAGE_SIDE = (240, 8000)
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
+IMAGE_MAX_ASPECT = 8.0
+VIDEO_SIDE = (240, 4096)
+VIDEO_MAX_BYTES = 100 * 1024 * 1024
+AUDIO_MAX_BYTES = 15 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Media:
+    """One input file: either a URL the host fetches itself, or bytes wanlab uploads first."""
+
+    kind: str                       # "image" | "video" | "audio"
+    url: str | None = None          # remote: https/http/oss/data
+    data: bytes | None = field(default=None, repr=False)
+    name: str = ""
+    mime: str = ""
+    width: int | None = None
+    height: int | None = None
+    seconds: float | None = None    # videos and audio, when probed
+
+    @property
+    def is_remote(self) -> bool:
+        return self.url is not None
+
+    @property
+    def sha256(self) -> str:
+        src = self.data if self.data is not None else (self.url or "").encode()
+        return hashlib.sha256(src).hexdigest()
+
+    @property
+    def aspect(self) -> float | None:
+        return self.width / self.height if self.width and self.height else None
+
+    def describe(self) -> str:
+        """Short, loggable, never the bytes."""
+        if self.url is not None:
+            return self.url if not self.url.startswith("data:") else f"data:{self.mime}…({len(self.url)} chars)"
+        return f"{self.name or self.kind} ({len(self.data or b'')} bytes, sha256 {self.sha256[:12]})"
+
+    def data_uri(self) -> str:
+        assert self.data is not None
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
+
+
+def _is_pil(value: Any) -> bool:
+    return type(value).__module__.startswith("PIL.") and hasattr(value, "save")
+
+
+def to_media(value: MediaLike, kind: str, where: str) -> Media:
+    """Coerce a user value into a checked Media, or raise ValidationError saying what would be right."""
+    if isinstance(value, Media):
+        if value.kind != kind:
+            raise ValidationError(f"{where}: got a {value.kind}, expected a {kind}")
+        return value
+    if isinstance(value, str) and value.startswith(REMOTE_SCHEMES):
+        if value.startswith("http://") and not _is_loopback(value):
+            raise ValidationError(f"{where}={value!r}: the hosts fetch inputs over https; use an https:// URL "
+                                  f"or a local path (wanlab uploads it)")
+        return Media(kind=kind, url=value, name=value.rsplit("/", 1)[-1].split("?")[0])
+    if _is_pil(value):
+        buf = io.BytesIO()
+        img = value.convert("RGB") if value.mode not in ("RGB", "L") else value
+        img.save(buf, format="PNG")
+        return _check_bytes(buf.getvalue(), kind, where, name="image.png")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _check_bytes(bytes(value), kind, where, name=f"{kind}.bin")
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value).expanduser()
+        if isinstance(value, str) and "://" in value:
+            raise ValidationError(f"{where}={value!r}: unsupported URL scheme; use https://, oss://, data: "
+                                  f"or a local path")
+        if not path.exists():
+            raise ValidationError(f"{where}={str(value)!r}: no such file; give an existing local path or an "
+                                  f"https:// URL")
+        if not path.is_file():
+            raise ValidationError(f"{where}={str(value)!r} is a directory, not a {kind} file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"{where}={str(value)!r} cannot be read ({exc.strerror}); check its "
+                                  f"permissions") from None
+        return _check_bytes(data, kind, where, name=path.name)
+    raise ValidationError(f"{where}: a {type(value).__name__} is not a {kind} input; give an https:// URL, a "
+                          f"local path, bytes" + (" or a PIL image" if kind == "image" else ""))
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]")
+
+
+def _check_bytes(data: bytes, kind: str, where: str, name: str) -> Media:
+    if not data:
+        raise ValidationError(f"{where}: the {kind} is empty (0 bytes)")
+    if kind == "image":
+        return _check_image(data, where, name)
+    if kind == "video":
+        return _check_video(data, where, name)
+    if len(data) > AUDIO_MAX_BYTES:
+        raise ValidationError(f"{where}: audio is {len(data) / 2**20:.1f} MB; the hosts accept ≤ 15 MB WAV/MP3")
+    mime = mimetypes.guess_type(name)[0] or ("audio/wav" if data[:4] == b"RIFF" else "audio/mpeg")
+    return Media(kind="audio", data=data, name=name, mime=mime)
+
+
+def _check_image(data: bytes, where: str, name: str) -> Media:
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > IMAGE_MAX_BYTES:
+        raise ValidationError(f"{where}: image is {len(data) / 2**20:.1f} MB; the hosts accept ≤ 20 MB")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt, (w, h), mode = img.format, img.size, img.mode
+            has_alpha = "A" in mode or "transparency" in img.info
+    except (UnidentifiedImageError, OSError):
+        raise ValidationError(f"{where}: {name} is not a readable image; use JPEG, PNG, BMP or WEBP") from None
+    if fmt not in IMAGE_FORMATS:
+        raise ValidationError(f"{where}: {name} is {fmt}; the hosts accept JPEG, PNG, BMP or WEBP")
+    if min(w, h) < IMAGE_SIDE[0] or max(w, h) > IMAGE_SIDE[1]:
+        raise ValidationError(f"{where}: {name} is {w}×{h}; each side must be {IMAGE_SIDE[0]}–{IMAGE_SIDE[1]} px")
+    if max(w / h, h / w) > IMAGE_MAX_ASPECT:
+        raise ValidationError(f"{where}: {name} is {w}×{h}; the aspect ratio must be between 1:8 and 8:1")
+    if fmt == "PNG" and has_alpha:
+        raise ValidationError(f"{where}: {name} is a PNG with an alpha channel, which the hosts reject; "
+                              f"convert it, e.g. PIL img.convert('RGB')")
+    base = Path(name).stem or "image"
+    ext = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "WEBP": ".webp"}[fmt]
+    return Media(kind="image", data=data, name=base + ext, mime=IMAGE_FORMATS[fmt], width=w, height=h)
+
+
+def _check_video(data: bytes, where: str, name: str) -> Media:
+    import av
+
+    if len(data) > VIDEO_MAX_BYTES:
+        raise ValidationError(f"{where}: video is {len(data) / 2**20:.1f} MB; the hosts accept ≤ 100 MB")
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            w, h = stream.codec_context.width, stream.codec_context.height
+            if container.duration is not None:
+                seconds = container.duration / 1_000_000
+            else:
+                seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
+            fmt = container.format.name
+    except (av.error.FFmpegError, IndexError, ValueError):
+        raise ValidationError(f"{where}: {name} is not a readable video; use MP4 or MOV") from None
+    if "mp4" not in fmt and "mov" not in fmt:
+        raise ValidationError(f"{where}: {name} is {fmt}; the hosts accept MP4 or MOV")
+    if min(w, h) < VIDEO_SIDE[0] or max(w, h) > VIDEO_SIDE[1]:
+        raise ValidationError(f"{where}: {name} is {w}×{h}; each side must be {VIDEO_SIDE[0]}–{VIDEO_SIDE[1]} px")
+    return Media(kind="video", data=data, name=Path(name).stem + ".mp4", mime="video/mp4", width=w, height=h,
+                 seconds=round(seconds, 3))
+
+
+def compose_grid(images: list[Media], cell: int = 512) -> Media:
+    """Nine images → one 3×3 grid picture (row by row), which is what wan2.7-r2v reads as a storyboard.
+    Each tile is centre-cropped to a square so the grid's cells line up."""
+    from PIL import Image, ImageOps
+
+    if any(m.is_remote for m in images):
+        raise ValidationError("Grid9: composing nine images needs their pixels; give local paths, bytes or PIL "
+                              "images (or pass one ready-made grid picture as grid=)")
+    sheet = Image.new("RGB", (3 * cell, 3 * cell), "white")
+    for i, m in enumerate(images):
+        with Image.open(io.BytesIO(m.data or b"")) as img:
+            tile = ImageOps.fit(img.convert("RGB"), (cell, cell))
+        sheet.paste(tile, ((i % 3) * cell, (i // 3) * cell))
+    buf = io.BytesIO()
+    sheet.save(buf, format="JPEG", quality=90)
+    return Media(kind="image", data=buf.getvalue(), name="grid9.jpg", mime="image/jpeg", width=3 * cell,
+                 height=3 * cell)

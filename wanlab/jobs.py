@@ -1,0 +1,209 @@
+"""`Job`: one generation's life, from the local queue to a verified file on disk.
+
+A Job is mutated only on the Lab's loop thread (by the client); any thread may read it, wait on it,
+observe it or cancel it.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Generator
+
+from .catalog import ModelSpec
+from .errors import JobCanceled, JobFailed, WanlabError
+from .providers.base import Status, TaskSnapshot
+from .requests import Request
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+TIMING_KEYS = ("created", "started", "submitted", "scheduled", "ended", "downloaded")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """Something that happened to a job: a status change, a retry, a poll, a clamp, a reconciliation."""
+
+    t: float                 # epoch seconds, client clock
+    kind: str                # "status" | "submitted" | "poll" | "retry" | "reconciled" | "downloaded" | "error" …
+    status: Status
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Observer = Callable[["Job", JobEvent], None]
+
+
+class Job:
+    """A handle on one generation. `await job`, `job.result(timeout)`, `job.cancel()`."""
+
+    def __init__(self, request: Request, model: ModelSpec, host: str, region: str = "", lab: "Lab | None" = None,
+                 run_id: str | None = None):
+        self.id = run_id or uuid.uuid4().hex[:12]
+        self.request = request
+        self.model = model
+        self.host = host
+        self.region = region
+        self.status: Status = Status.QUEUED
+        self.task_id: str | None = None
+        self.request_id: str | None = None
+        self.timings: dict[str, float | None] = dict.fromkeys(TIMING_KEYS)
+        self.timings["created"] = time.time()
+        self.host_times: dict[str, str | None] = {"submit_time": None, "scheduled_time": None, "end_time": None}
+        self.video_url: str | None = None
+        self.video_path: Path | None = None
+        self.sha256: str | None = None
+        self.bytes: int | None = None
+        self.video_info: dict[str, Any] = {}
+        self.usage: dict[str, Any] = {}
+        self.seed: int | None = request.seed
+        self.error: WanlabError | None = None
+        self.error_code: str = ""
+        self.polls = 0
+        self.fingerprint: str | None = None
+        self.events: list[JobEvent] = []
+        self._observers: list[Observer] = []
+        self._lock = threading.Lock()
+        self._done: concurrent.futures.Future[Job] = concurrent.futures.Future()
+        self._cancel_hook: Callable[[], None] | None = None
+        self._lab = lab
+        self.detached = False
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done.done()
+
+    @property
+    def mode(self) -> str:
+        return self.request.mode
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from accepted submit to the end the host reported (client clock)."""
+        s, e = self.timings["submitted"], self.timings["ended"]
+        return e - s if s is not None and e is not None else None
+
+    @property
+    def queue_time(self) -> float | None:
+        s, r = self.timings["submitted"], self.timings["scheduled"]
+        return r - s if s is not None and r is not None else None
+
+    @property
+    def run_time(self) -> float | None:
+        r, e = self.timings["scheduled"], self.timings["ended"]
+        return e - r if r is not None and e is not None else None
+
+    def result(self, timeout: float | None = None) -> "Job":
+        """Block until the job ends; returns the job, or raises JobFailed / JobCanceled / the error."""
+        self._done.result(timeout)
+        return self._raise_for_status()
+
+    def __await__(self) -> Generator[Any, None, "Job"]:
+        return self._await().__await__()
+
+    async def _await(self) -> "Job":
+        await asyncio.wrap_future(self._done)
+        return self._raise_for_status()
+
+    def _raise_for_status(self) -> "Job":
+        if self.status is Status.SUCCEEDED:
+            return self
+        if self.status is Status.CANCELED:
+            raise JobCanceled(f"job {self.id} (task {self.task_id}) was cancelled")
+        if self.error is not None and not isinstance(self.error, JobFailed):
+            raise self.error
+        raise self.error or JobFailed(f"job {self.id} ended {self.status}", status=str(self.status))
+
+    def observe(self, fn: Observer) -> Observer:
+        """Call `fn(job, event)` on every event, on the Lab's loop thread (set widget traits there; don't
+        print). Events already recorded are replayed first, so a late observer misses nothing."""
+        with self._lock:
+            past = list(self.events)
+            self._observers.append(fn)
+        for ev in past:
+            fn(self, ev)
+        return fn
+
+    # -- acting ----------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop waiting; cancel the task on the host when the host can (DashScope: while PENDING)."""
+        if self._cancel_hook is not None and not self.done:
+            self._cancel_hook()
+
+    # -- updates (loop thread) -------------------------------------------------------------------
+    def emit(self, kind: str, detail: str = "", **data: Any) -> JobEvent:
+        ev = JobEvent(time.time(), kind, self.status, detail, data)
+        with self._lock:
+            self.events.append(ev)
+            observers = list(self._observers)
+        for fn in observers:
+            try:
+                fn(self, ev)
+            except Exception as exc:  # an observer's bug must not kill the job
+                self.events.append(JobEvent(time.time(), "observer_error", self.status, repr(exc)))
+        return ev
+
+    def set_status(self, status: Status, detail: str = "", **data: Any) -> None:
+        if status is self.status and not detail:
+            return
+        self.status = status
+        now = time.time()
+        if status is Status.SUBMITTING and self.timings["started"] is None:
+            self.timings["started"] = now
+        if status is Status.RUNNING and self.timings["scheduled"] is None:
+            self.timings["scheduled"] = now
+        if status.terminal or status is Status.DOWNLOADING:
+            if self.timings["ended"] is None and self.timings["submitted"] is not None:
+                self.timings["ended"] = now
+        self.emit("status", detail, **data)
+
+    def apply(self, snap: TaskSnapshot) -> None:
+        """Take in what a poll said."""
+        if snap.request_id and not self.request_id:
+            self.request_id = snap.request_id
+        for key in self.host_times:
+            value = getattr(snap, key)
+            if value:
+                self.host_times[key] = value
+        if snap.usage:
+            self.usage = dict(snap.usage)
+        if snap.video_url:
+            self.video_url = snap.video_url
+        if snap.seed is not None:
+            self.seed = snap.seed
+        if snap.error_code or snap.error_message:
+            self.error_code = snap.error_code
+            self.error = JobFailed(f"{self.host} task {self.task_id} {snap.status}: "
+                                   f"{snap.error_code or 'error'}: {snap.error_message}".rstrip(": "),
+                                   code=snap.error_code, status=str(snap.status))
+        if snap.status is Status.UNKNOWN and self.error is None:
+            self.error = JobFailed(f"{self.host} answers UNKNOWN for task {self.task_id}: never seen, or older than "
+                                   f"the host's 24 h window", code="UNKNOWN", status="UNKNOWN")
+        if snap.status is not self.status:
+            self.set_status(snap.status)
+
+    def finish(self) -> None:
+        if not self._done.done():
+            self._done.set_result(self)
+
+    # -- display ---------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        extra = f" task={self.task_id}" if self.task_id else ""
+        path = f" video={self.video_path}" if self.video_path else ""
+        err = f" error={self.error_code or type(self.error).__name__}" if self.error else ""
+        return f"<Job {self.id} {self.mode} {self.model.id} {self.status}{extra}{path}{err}>"
+
+    def _repr_html_(self) -> str:
+        p = self.request.prompt
+        rows = [("status", str(self.status)), ("model", self.model.id), ("host", self.host),
+                ("task", self.task_id or "—"), ("latency", f"{self.latency:.1f} s" if self.latency else "—")]
+        cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        return (f"<div><b>{html.escape(self.mode.upper())}</b> {html.escape(p[:120])}"
+                f"<table>{cells}</table></div>")

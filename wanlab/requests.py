@@ -1,0 +1,369 @@
+"""What to make: one frozen, validated request type per WAN mode.
+
+A request never knows a URL or a host. It is checked twice, both times before anything is sent:
+on creation against the model it names (or the newest WAN model for its mode, whose rules are the
+same on both hosts), and again by the Lab against the exact model the chosen host will run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
+from typing import Any, ClassVar, Mapping, Sequence
+
+from . import catalog
+from .catalog import MODE_NAMES, ModelSpec
+from .errors import CatalogError, ValidationError
+from .inputs import Media, MediaLike, compose_grid, to_media
+
+SEED_MAX = 2_147_483_647
+PROMPT_MAX = 5000
+NEGATIVE_MAX = 500
+
+
+@dataclass(frozen=True)
+class Request:
+    """Fields every mode shares. Use a subclass: T2V, I2V, FLF2V, Grid9, Ref2V, Edit."""
+
+    prompt: str = ""
+    _: KW_ONLY
+    negative_prompt: str = ""
+    model: str | None = None
+    resolution: str = "720P"
+    duration: int = 5
+    seed: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    mode: ClassVar[str] = ""
+    prompt_required: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        self._coerce_media()
+        self._check_mode()
+        self.validate_for(self._creation_model())
+
+    # -- checks that hold for every model --------------------------------------------------------
+    def _check_common(self) -> None:
+        name = type(self).__name__
+        if not isinstance(self.prompt, str):
+            raise ValidationError(f"{name}: prompt must be a str, got {type(self.prompt).__name__}")
+        if self.prompt_required and not self.prompt.strip():
+            what = "the edit instruction" if self.mode == "edit" else "what to show"
+            raise ValidationError(f"{name}: prompt is empty; describe {what} (the host would accept the task and "
+                                  f"then fail it with 'Field required: input.prompt')")
+        if len(self.prompt) > PROMPT_MAX:
+            raise ValidationError(f"{name}: prompt is {len(self.prompt)} characters; the hosts accept ≤ {PROMPT_MAX} "
+                                  f"(longer is silently truncated)")
+        if not isinstance(self.negative_prompt, str) or len(self.negative_prompt) > NEGATIVE_MAX:
+            raise ValidationError(f"{name}: negative_prompt must be a str of ≤ {NEGATIVE_MAX} characters")
+        if self.resolution not in catalog.RESOLUTIONS:
+            fixed = str(self.resolution).upper().replace(" ", "")
+            hint = f" (did you mean {fixed!r}?)" if fixed in catalog.RESOLUTIONS else ""
+            raise ValidationError(f"{name}: resolution={self.resolution!r} is not a resolution; use "
+                                  f"'720P' or '1080P' on WAN 2.7, '480P' on wan2.5 and older{hint}")
+        if isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) \
+                or float(self.duration) != int(self.duration):
+            raise ValidationError(f"{name}: duration={self.duration!r} must be a whole number of seconds")
+        object.__setattr__(self, "duration", int(self.duration))
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+                raise ValidationError(f"{name}: seed={self.seed!r} must be an integer 0–{SEED_MAX} "
+                                      f"(or None for a random seed)")
+        if not isinstance(self.extra, Mapping):
+            raise ValidationError(f"{name}: extra must be a dict of host parameters, got {type(self.extra).__name__}")
+        object.__setattr__(self, "extra", dict(self.extra))
+        if self.model is not None:
+            catalog.get_model(self.model)   # a stale or mistyped ID fails here, naming the closest ones
+
+    def _coerce_media(self) -> None:
+        """Subclasses turn their media fields into checked Media values."""
+
+    def _check_mode(self) -> None:
+        """Subclass rules that do not depend on the model."""
+
+    def _creation_model(self) -> ModelSpec:
+        if self.model is not None:
+            spec = catalog.get_model(self.model)
+            self._check_model_mode(spec)
+            return spec
+        return catalog.default_model("dashscope", self.mode)
+
+    def _check_model_mode(self, spec: ModelSpec) -> None:
+        if self.mode not in spec.modes:
+            right = catalog.default_model(spec.host, self.mode)
+            does = " and ".join(MODE_NAMES[m] for m in spec.modes)
+            raise CatalogError(f"{type(self).__name__}: model={spec.id!r} does {does}, not "
+                               f"{MODE_NAMES[self.mode]}; use model={right.id!r} (or leave model unset)")
+
+    # -- checks against one model ----------------------------------------------------------------
+    @property
+    def has_video_reference(self) -> bool:
+        return False
+
+    def validate_for(self, spec: ModelSpec) -> None:
+        """Raise ValidationError if `spec` would refuse this request."""
+        name = type(self).__name__
+        self._check_model_mode(spec)
+        if self.resolution not in spec.resolutions:
+            extra = ""
+            if self.resolution == "480P" and spec.version == "2.7":
+                extra = " (480P is wan2.5 and older, e.g. model='wan2.5-t2v-preview')"
+            raise ValidationError(f"{name}: resolution={self.resolution!r}: {spec.id} (WAN {spec.version}) renders "
+                                  f"{' and '.join(spec.resolutions)} only{extra}")
+        allowed = spec.duration_range(self.has_video_reference)
+        if self.duration == 0 and spec.accepts_zero_duration:
+            return
+        if self.duration not in allowed:
+            if allowed == tuple(range(allowed[0], allowed[-1] + 1)):
+                rule = f"{allowed[0]}–{allowed[-1]} s"
+            else:
+                rule = " or ".join(f"{d}" for d in allowed) + " s"
+            why = " when a reference video is given" if self.has_video_reference and spec.duration_with_video else ""
+            zero = " (or 0 for the whole input video)" if spec.accepts_zero_duration else ""
+            raise ValidationError(f"{name}: duration={self.duration}: {spec.id} (WAN {spec.version}) accepts "
+                                  f"{rule}{why}{zero}")
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def media(self) -> list[tuple[str, Media]]:
+        """(role, media) pairs in wire order; roles are DashScope's media types."""
+        return []
+
+    def output_seconds(self) -> float:
+        return float(self.duration)
+
+    def replace(self, **changes: Any) -> "Request":
+        return replace(self, **changes)
+
+    def params(self) -> dict[str, Any]:
+        """A JSON-able description (media by URL or hash, never bytes): for logs and fingerprints."""
+        out: dict[str, Any] = {"mode": self.mode}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Media):
+                value = value.describe()
+            elif isinstance(value, tuple) and value and isinstance(value[0], Media):
+                value = [m.describe() for m in value]
+            out[f.name] = value
+        return out
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.params(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _media_tuple(value: Sequence[MediaLike] | MediaLike | None, kind: str, where: str) -> tuple[Media, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        value = [value]
+    return tuple(to_media(v, kind, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+@dataclass(frozen=True, kw_only=True)
+class T2V(Request):
+    """Text to video."""
+
+    ratio: str = "16:9"
+    audio: MediaLike | None = None      # a soundtrack to follow (DashScope input.audio_url)
+
+    mode: ClassVar[str] = "t2v"
+    prompt_required: ClassVar[bool] = True
+
+    def _coerce_media(self) -> None:
+        if self.audio is not None:
+            object.__setattr__(self, "audio", to_media(self.audio, "audio", "T2V.audio"))
+
+    def _check_mode(self) -> None:
+        _check_ratio(self, self.ratio)
+
+    def media(self) -> list[tuple[str, Media]]:
+        return [("audio_url", self.audio)] if self.audio is not None else []
+
+
+@dataclass(frozen=True, kw_only=True)
+class I2V(Request):
+    """Image to video: the image is the first frame."""
+
+    image: MediaLike = None  # type: ignore[assignment]
+    audio: MediaLike | None = None      # driving audio
+
+    mode: ClassVar[str] = "i2v"
+
+    def _coerce_media(self) -> None:
+        if self.image is None:
+            raise ValidationError("I2V: image is missing; give the first frame as an https URL, a local path, "
+                                  "bytes or a PIL image")
+        object.__setattr__(self, "image", to_media(self.image, "image", "I2V.image"))
+        if self.audio is not None:
+            object.__setattr__(self, "audio", to_media(self.audio, "audio", "I2V.audio"))
+
+    def media(self) -> list[tuple[str, Media]]:
+        out = [("first_frame", self.image)]
+        return out + ([("driving_audio", self.audio)] if self.audio is not None else [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class FLF2V(Request):
+    """First + last frame: the video starts on `first` and ends on `last` (wan2.7-i2v, two media items)."""
+
+    first: MediaLike = None  # type: ignore[assignment]
+    last: MediaLike = None  # type: ignore[assignment]
+    audio: MediaLike | None = None
+
+    mode: ClassVar[str] = "flf2v"
+
+    def _coerce_media(self) -> None:
+        for name in ("first", "last"):
+            if getattr(self, name) is None:
+                raise ValidationError(f"FLF2V: the {name} frame is missing; give both first= and last= "
+                                      f"(for a single start image use I2V)")
+            object.__setattr__(self, name, to_media(getattr(self, name), "image", f"FLF2V.{name}"))
+        if self.audio is not None:
+            object.__setattr__(self, "audio", to_media(self.audio, "audio", "FLF2V.audio"))
+
+    def media(self) -> list[tuple[str, Media]]:
+        out = [("first_frame", self.first), ("last_frame", self.last)]
+        return out + ([("driving_audio", self.audio)] if self.audio is not None else [])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grid9(Request):
+    """A 3×3 storyboard: nine images composed into one grid picture (or one ready-made grid) sent to
+    wan2.7-r2v, which reads the grid as shots. `shots` (up to nine descriptions) become the prompt
+    "Shot 1: … Shot 2: …", the form the hosts' docs advise."""
+
+    images: Sequence[MediaLike] = ()
+    grid: MediaLike | None = None
+    shots: Sequence[str] = ()
+    ratio: str = "16:9"
+
+    mode: ClassVar[str] = "grid9"
+
+    def _coerce_media(self) -> None:
+        n = len(self.images) if self.images else 0
+        if self.grid is not None and n:
+            raise ValidationError("Grid9: give either nine images= or one grid= picture, not both")
+        if self.grid is None and n != 9:
+            raise ValidationError(f"Grid9: got {n} image(s); a 3×3 grid takes exactly 9 "
+                                  f"(or pass one ready-made grid picture as grid=)")
+        if self.grid is not None:
+            object.__setattr__(self, "grid", to_media(self.grid, "image", "Grid9.grid"))
+        else:
+            tiles = _media_tuple(self.images, "image", "Grid9.images")
+            object.__setattr__(self, "images", tiles)
+            object.__setattr__(self, "grid", compose_grid(list(tiles)))
+        if self.shots:
+            shots = list(self.shots)
+            if len(shots) > 9 or not all(isinstance(s, str) for s in shots):
+                raise ValidationError(f"Grid9: shots must be up to 9 strings (one per tile), got {len(shots)}")
+            story = " ".join(f"Shot {i + 1}: {s.strip()}" for i, s in enumerate(shots))
+            object.__setattr__(self, "shots", tuple(shots))
+            object.__setattr__(self, "prompt", f"{self.prompt.strip()} {story}".strip())
+        if not self.prompt.strip():
+            raise ValidationError("Grid9: prompt is empty; describe the story, ideally shot by shot "
+                                  "(pass shots=[...] and wanlab writes 'Shot 1: … Shot 2: …')")
+
+    def _check_mode(self) -> None:
+        _check_ratio(self, self.ratio)
+
+    def media(self) -> list[tuple[str, Media]]:
+        return [("reference_image", self.grid)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ref2V(Request):
+    """Reference to video: 1–5 references in total (videos and images), named in the prompt as
+    "Video 1", "Image 1" …; optionally a first frame."""
+
+    videos: Sequence[MediaLike] = ()
+    images: Sequence[MediaLike] = ()
+    first_frame: MediaLike | None = None
+    ratio: str = "16:9"
+
+    mode: ClassVar[str] = "ref2v"
+    prompt_required: ClassVar[bool] = True
+
+    def _coerce_media(self) -> None:
+        object.__setattr__(self, "videos", _media_tuple(self.videos, "video", "Ref2V.videos"))
+        object.__setattr__(self, "images", _media_tuple(self.images, "image", "Ref2V.images"))
+        if self.first_frame is not None:
+            object.__setattr__(self, "first_frame", to_media(self.first_frame, "image", "Ref2V.first_frame"))
+
+    def _check_mode(self) -> None:
+        n = len(self.videos) + len(self.images)
+        if n == 0:
+            raise ValidationError("Ref2V: no references; give 1–5 in total as videos=[...] and/or images=[...]")
+        for i, v in enumerate(self.videos):
+            if v.seconds is not None and not 1 <= v.seconds <= 30:
+                raise ValidationError(f"Ref2V.videos[{i}] is {v.seconds:.1f} s; reference videos must be 1–30 s")
+        _check_ratio(self, self.ratio)
+
+    @property
+    def has_video_reference(self) -> bool:
+        return bool(self.videos)
+
+    def validate_for(self, spec: ModelSpec) -> None:
+        n = len(self.videos) + len(self.images)
+        if n > spec.max_refs:
+            raise ValidationError(f"Ref2V: got {n} references ({len(self.videos)} videos + {len(self.images)} images); "
+                                  f"{spec.id} takes 1–{spec.max_refs} in total")
+        super().validate_for(spec)
+
+    def media(self) -> list[tuple[str, Media]]:
+        out = [("reference_video", v) for v in self.videos] + [("reference_image", m) for m in self.images]
+        return out + ([("first_frame", self.first_frame)] if self.first_frame is not None else [])
+
+    def output_seconds(self) -> float:
+        return float(self.duration)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edit(Request):
+    """Instruction-based edit of one 2–10 s video (the instruction is the prompt), with 0–3 reference
+    images. duration=0 keeps the input's length."""
+
+    video: MediaLike = None  # type: ignore[assignment]
+    images: Sequence[MediaLike] = ()
+    audio_setting: str = "auto"
+    duration: int = 0
+    ratio: str | None = None
+
+    mode: ClassVar[str] = "edit"
+    prompt_required: ClassVar[bool] = True
+
+    def _coerce_media(self) -> None:
+        if self.video is None:
+            raise ValidationError("Edit: video is missing; give the 2–10 s clip to edit (URL, local path or bytes)")
+        object.__setattr__(self, "video", to_media(self.video, "video", "Edit.video"))
+        object.__setattr__(self, "images", _media_tuple(self.images, "image", "Edit.images"))
+
+    def _check_mode(self) -> None:
+        secs = self.video.seconds
+        if secs is not None and not 2 <= secs <= 10.05:
+            raise ValidationError(f"Edit.video is {secs:.1f} s long; the editor takes a 2–10 s clip (trim it first)")
+        if self.audio_setting not in ("auto", "origin"):
+            raise ValidationError(f"Edit: audio_setting={self.audio_setting!r}; use 'auto' or 'origin'")
+        if self.ratio is not None:
+            _check_ratio(self, self.ratio)
+
+    def validate_for(self, spec: ModelSpec) -> None:
+        if len(self.images) > spec.max_edit_images:
+            raise ValidationError(f"Edit: got {len(self.images)} reference images; {spec.id} takes 0–"
+                                  f"{spec.max_edit_images}")
+        super().validate_for(spec)
+
+    def media(self) -> list[tuple[str, Media]]:
+        return [("video", self.video)] + [("reference_image", m) for m in self.images]
+
+    def output_seconds(self) -> float:
+        if self.duration:
+            return float(self.duration)
+        return float(self.video.seconds) if self.video.seconds else 5.0
+
+
+def _check_ratio(req: Request, ratio: str) -> None:
+    if ratio not in catalog.RATIOS:
+        raise ValidationError(f"{type(req).__name__}: ratio={ratio!r}; use one of {', '.join(catalog.RATIOS)}")
+
+
+REQUEST_TYPES: dict[str, type[Request]] = {cls.mode: cls for cls in (T2V, I2V, FLF2V, Grid9, Ref2V, Edit)}
