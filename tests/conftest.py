@@ -25,6 +25,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every Lab a test makes logs under the test's own folder, never the checkout's."""
+    monkeypatch.setenv("WANLAB_HOME", str(tmp_path / "wanlab-home"))
+
+
 @pytest.fixture
 def sim():
     with SimServer(time_scale=0.002, seed=7) as server:
@@ -40,7 +46,7 @@ def make_lab(sim, tmp_path):
         kw.setdefault("api_key", KEY)
         kw.setdefault("time_scale", 0.002)
         kw.setdefault("retry", FAST_RETRY)
-        kw.setdefault("media_dir", tmp_path / "media")
+        kw.setdefault("home", tmp_path / "runs")
         lab = Lab(provider=protocol, base_url=base, **kw)
         labs.append(lab)
         return lab

@@ -231,6 +231,9 @@ def test_cancel_pending_job_cancels_on_host(make_lab, sim):
     slow = T2V("a long render", duration=15, resolution="1080P", seed=1)
     # fill the account's 5 slots on the host so the next task waits PENDING there
     others = [lab.submit(slow.replace(seed=s)) for s in range(2, 7)]
+    deadline = time.time() + 20
+    while sim.stats()["tasks"].get("RUNNING", 0) < 5 and time.time() < deadline:
+        time.sleep(0.01)
     lab2 = make_lab(time_scale=0.05)
     job = lab2.submit(slow)
     deadline = time.time() + 20
@@ -240,7 +243,7 @@ def test_cancel_pending_job_cancels_on_host(make_lab, sim):
     job.cancel()
     with pytest.raises(JobCanceled):
         job.result(10)
-    assert any(e.kind == "cancel" and "cancelled on the host" in e.detail for e in job.events)
+    assert any(e.kind == "cancel" and "cancelled on the host" in e.detail for e in job.events), job.events
     assert sim.stats()["tasks"].get("CANCELED") == 1
     for j in others:
         j.cancel()

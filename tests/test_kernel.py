@@ -18,7 +18,7 @@ SETUP = """
 import time, asyncio
 import wanlab
 from wanlab import T2V, Status
-lab = wanlab.Lab(provider="sim", time_scale=0.002, media_dir={media!r}, quiet=True)
+lab = wanlab.Lab(provider="sim", time_scale=0.002, home={media!r}, quiet=True)
 """
 
 CELLS = [
@@ -60,7 +60,8 @@ def test_lab_in_a_real_kernel(tmp_path):
     nb = _run(CELLS, tmp_path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    assert len(list((tmp_path / "media").glob("*.mp4"))) == 5
+    # five runs, four distinct videos: the same request and seed twice is stored once
+    assert len(list((tmp_path / "media").glob("media/*/*.mp4"))) == 4
 
 
 def test_lab_in_a_kernel_with_nest_asyncio_applied(tmp_path):
@@ -84,7 +85,7 @@ def test_interrupt_during_run_sync_cancels_the_job(make_lab):
 def test_lab_without_keys_falls_back_to_the_embedded_sim(monkeypatch, capsys, tmp_path):
     for var in ("DASHSCOPE_API_KEY", "WAVESPEED_API_KEY", "WANLAB_PROVIDER"):
         monkeypatch.delenv(var, raising=False)
-    with wanlab.Lab(media_dir=tmp_path) as lab:
+    with wanlab.Lab(home=tmp_path) as lab:
         out = capsys.readouterr().out
         assert out.count("\n") == 1 and "simulator" in out
         assert lab.host == "sim" and lab.sim is not None

@@ -223,6 +223,8 @@ def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     candidates = [m.id for m in _MODELS if host is None or m.host == host]
     close = difflib.get_close_matches(model_id, candidates, n=3, cutoff=0.5)
     trap = KNOWN_TRAPS.get(model_id)
+    if trap and host == "wavespeed":
+        trap = None   # the traps' advice names DashScope IDs; on WaveSpeed, "did you mean" is the better hint
     msg = f"model={model_id!r} is not a known WAN model ID"
     if host:
         msg += f" on {host}"
@@ -318,6 +320,7 @@ class PriceTable:
                                                 date, confidence)])
 
     def lookup(self, host: str, region: str | None, model: str, resolution: str) -> PriceRow | None:
+        """The last matching row: overrides are appended, so they win."""
         for row in reversed(self.rows):
             if row.matches(host, region, model, resolution):
                 return row
@@ -331,13 +334,16 @@ class PriceTable:
         if row.per == "second":
             return Price(round(row.amount * seconds, 6), row.currency, row)
         if row.per.startswith("clip:"):
-            # flat price per clip length: pick the smallest clip row that covers the seconds
-            clips = sorted((int(r.per.split(":")[1]), r) for r in self.rows
-                           if r.per.startswith("clip:") and r.matches(host, region, model, resolution))
-            for limit, r in clips:
+            # a flat price per clip length: the smallest clip that covers the seconds; among rows for
+            # the same length, the later one (an override) wins
+            clips: dict[int, PriceRow] = {}
+            for r in self.rows:
+                if r.per.startswith("clip:") and r.matches(host, region, model, resolution):
+                    clips[int(r.per.split(":")[1])] = r
+            for limit in sorted(clips):
                 if seconds <= limit:
-                    return Price(r.amount, r.currency, r)
-            return Price(clips[-1][1].amount, row.currency, clips[-1][1])
+                    return Price(clips[limit].amount, clips[limit].currency, clips[limit])
+            return None      # longer than any priced clip: unknown, not the longest clip's price
         raise CatalogError(f"price row for {model} has unknown unit per={row.per!r}")
 
 

@@ -20,6 +20,7 @@ import os
 import random
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ import httpx
 from .errors import ApiError, DownloadError, UnconfirmedSubmit, WanlabError
 from .jobs import Job
 from .limits import Limits, RateLimiter
+from .media import MediaStore
 from .polling import HostCadence, PollPolicy, PollState
 from .providers.base import HttpRequest, HttpResponse, Provider, Status, TaskSnapshot
 from .retry import RetryPolicy, parse_retry_after
@@ -60,7 +62,7 @@ class _Bearer(httpx.Auth):
 class ApiClient:
     def __init__(self, provider: Provider, secret: Secret, *, limits: Limits | None = None,
                  retry: RetryPolicy | None = None, poll: PollPolicy | None = None, time_scale: float = 1.0,
-                 media_dir: str | os.PathLike = "wanlab-runs/media", transport: httpx.AsyncBaseTransport | None = None,
+                 store: MediaStore | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
                  submit_timeout: float = 60.0, rng: random.Random | None = None,
                  known_task_ids: Callable[[], set[str]] | None = None):
@@ -70,7 +72,7 @@ class ApiClient:
         self.retry = retry or RetryPolicy(time_scale=time_scale)
         self.poll_policy = poll or HostCadence()
         self.time_scale = time_scale
-        self.media_dir = Path(media_dir)
+        self.store = store or MediaStore("wanlab-runs/media")
         self.submit_timeout = submit_timeout
         self._rng = rng or random.Random()
         self._transport = transport
@@ -93,9 +95,10 @@ class ApiClient:
         if self._http is None:
             self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout,
                                            follow_redirects=True, trust_env=False)
-            # burst 1: hosts count requests in sliding windows, so an even drip never trips them
-            self._submit_rate = RateLimiter(self.limits.submits_per_s, burst=1)
-            self._query_rate = RateLimiter(self.limits.queries_per_s, burst=1)
+            # Hosts count requests in sliding windows of unpublished exactness: an even drip (burst 1)
+            # 5 % under the published rate never trips them.
+            self._submit_rate = RateLimiter(self.limits.submits_per_s * 0.95, burst=1)
+            self._query_rate = RateLimiter(self.limits.queries_per_s * 0.95, burst=1)
             self._slots = asyncio.Semaphore(self.limits.concurrent_jobs)
             self._submit_lock = asyncio.Lock()
         return self._http
@@ -159,21 +162,31 @@ class ApiClient:
             await asyncio.sleep(delay)
 
     # -- the job's life --------------------------------------------------------------------------
-    async def run(self, job: Job) -> Job:
-        """Drive `job` to a terminal state. Always ends with job.finish(); errors land on the job."""
+    async def run(self, job: Job, phase: str = "submit") -> Job:
+        """Drive `job` to a terminal state. Always ends with job.finish(); errors land on the job.
+
+        `phase` says where a resumed job picks up: "submit" (never sent), "reconcile" (a submit was
+        in flight when the process died), "poll" (the host has the task), "download"."""
         self._ensure()
         assert self._slots is not None
         holding = False
         try:
-            await self._slots.acquire()
-            holding = True
-            job.set_status(Status.SUBMITTING)
-            urls = await self._upload_all(job)
-            snap = await self._submit(job, urls)
+            if phase in ("submit", "reconcile", "poll"):
+                await self._slots.acquire()
+                holding = True
+            if phase == "submit":
+                job.set_status(Status.SUBMITTING)
+                urls = await self._upload_all(job)
+                snap = await self._submit(job, urls)
+            elif phase == "reconcile":
+                snap = await self._resume_submit(job)
+            else:
+                snap = self.provider.parse_query(await self.call(self.provider.query(job.task_id), job), job.task_id)
             job.apply(snap)
             snap = await self._poll(job, snap)
-            self._slots.release()
-            holding = False
+            if holding:
+                self._slots.release()
+                holding = False
             if snap.status is Status.SUCCEEDED:
                 job.set_status(Status.DOWNLOADING)
                 await self.download(job)
@@ -201,6 +214,19 @@ class ApiClient:
                 self._slots.release()
             job.finish()
         return job
+
+    async def _resume_submit(self, job: Job) -> TaskSnapshot:
+        """A previous process died with this job's submit in flight: adopt the task it created, or submit
+        it now if the host's list proves there is none."""
+        assert self._submit_lock is not None
+        job.fingerprint = job.fingerprint or ""
+        sent_ms = int((job.timings["started"] or job.timings["created"] or time.time()) * 1000)
+        async with self._submit_lock:
+            snap = await self._reconcile(job, sent_ms, "the process that sent it ended before the answer")
+        if snap is not None:
+            return self._accepted(job, snap)
+        job.set_status(Status.SUBMITTING)
+        return await self._submit(job, await self._upload_all(job))
 
     async def _upload_all(self, job: Job) -> list[str]:
         urls = []
@@ -327,18 +353,20 @@ class ApiClient:
         assert job.task_id is not None
         expected = job.model.expected_latency(job.request.resolution, job.request.output_seconds())
         t0 = time.monotonic()
-        running_since: float | None = time.monotonic() if snap.status is Status.RUNNING else None
+        last_poll = t0
+        run_start = _run_start(job, snap, None, t0)
         while not snap.status.terminal:
-            state = PollState(polls=job.polls, since_submit=(time.monotonic() - t0) / self.time_scale,
-                              since_running=None if running_since is None
-                              else (time.monotonic() - running_since) / self.time_scale,
+            now = time.monotonic()
+            state = PollState(polls=job.polls, since_submit=(now - t0) / self.time_scale,
+                              since_running=None if run_start is None else (now - run_start) / self.time_scale,
                               status=snap.status, expected_run=expected)
             await asyncio.sleep(max(0.0, self.poll_policy.next_delay(state)) * self.time_scale)
             resp = await self.call(self.provider.query(job.task_id), job)
             job.polls += 1
             snap = self.provider.parse_query(resp, job.task_id)
-            if snap.status is Status.RUNNING and running_since is None:
-                running_since = time.monotonic()
+            if run_start is None:
+                run_start = _run_start(job, snap, last_poll, time.monotonic())
+            last_poll = time.monotonic()
             job.apply(snap)
         return snap
 
@@ -366,9 +394,7 @@ class ApiClient:
 
         if not job.video_url:
             raise DownloadError(f"task {job.task_id} SUCCEEDED without a video URL")
-        self.media_dir.mkdir(parents=True, exist_ok=True)
-        part = self.media_dir / f"{job.id}.mp4.part"
-        final = self.media_dir / f"{job.id}.mp4"
+        part = self.store.partial(job.id)
         http = self._ensure()
         started = time.monotonic()
         attempt = 0
@@ -425,10 +451,10 @@ class ApiClient:
         except ValueError as exc:
             part.unlink(missing_ok=True)
             raise DownloadError(f"task {job.task_id}'s file is not a playable MP4 ({exc})") from None
-        os.replace(part, final)
+        job.sha256 = info.pop("sha256")
+        final = self.store.ingest(part, job.sha256)
         job.video_path = final
         job.bytes = size
-        job.sha256 = info.pop("sha256")
         job.video_info = info
         job.timings["downloaded"] = time.time()
         job.emit("downloaded", f"{size} bytes → {final}", path=str(final))
@@ -437,4 +463,30 @@ class ApiClient:
 
 class _Retry(Exception):
     pass
+
+
+def _host_clock(value: str | None) -> float | None:
+    """A DashScope time ("2026-04-02 14:13:41.783", zone unstated) as seconds on a naive UTC reading."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:23], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def _run_start(job: Job, snap: TaskSnapshot, prev_poll: float | None, this_poll: float) -> float | None:
+    """When the task began running, on time.monotonic(). The host's scheduled_time is put on our clock
+    through its submit_time, which happened when our submit was accepted: no time zone needed. Without
+    host times, the midpoint between the poll that last saw PENDING and this one."""
+    if snap.status is Status.PENDING:
+        return None
+    sched, sub = _host_clock(snap.scheduled_time), _host_clock(snap.submit_time or job.host_times["submit_time"])
+    accepted = job.timings["submitted"]
+    if sched is not None and sub is not None and accepted is not None:
+        wall = accepted + (sched - sub)
+        return this_poll - max(0.0, time.time() - wall)
+    if snap.status is Status.RUNNING or snap.status.terminal:
+        return this_poll if prev_poll is None else (prev_poll + this_poll) / 2
+    return None
 

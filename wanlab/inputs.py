@@ -6,13 +6,15 @@ is what gets uploaded, even if the file changes on disk afterwards.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import mimetypes
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
@@ -77,8 +79,11 @@ def to_media(value: MediaLike, kind: str, where: str) -> Media:
         if value.kind != kind:
             raise ValidationError(f"{where}: got a {value.kind}, expected a {kind}")
         return value
-    if isinstance(value, str) and value.startswith(REMOTE_SCHEMES):
-        if value.startswith("http://") and not _is_loopback(value):
+    if isinstance(value, str) and value.lower().startswith(REMOTE_SCHEMES):
+        scheme = value.split(":", 1)[0].lower()
+        if scheme == "data":
+            return _check_data_uri(value, kind, where)
+        if scheme == "http" and not _is_loopback(value):
             raise ValidationError(f"{where}={value!r}: the hosts fetch inputs over https; use an https:// URL "
                                   f"or a local path (wanlab uploads it)")
         return Media(kind=kind, url=value, name=value.rsplit("/", 1)[-1].split("?")[0])
@@ -110,8 +115,24 @@ def to_media(value: MediaLike, kind: str, where: str) -> Media:
 
 
 def _is_loopback(url: str) -> bool:
-    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-    return host in ("127.0.0.1", "localhost", "[::1]")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _check_data_uri(uri: str, kind: str, where: str) -> Media:
+    """A data: URI is sent as is, but its content gets the same checks as a local file."""
+    head, _, payload = uri.partition(",")
+    if not head.endswith(";base64"):
+        raise ValidationError(f"{where}: a data: URI must be base64 (data:<mime>;base64,…)")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (ValueError, binascii.Error):
+        raise ValidationError(f"{where}: the data: URI's base64 payload does not decode") from None
+    checked = _check_bytes(data, kind, where, name=f"{kind}.bin")
+    return replace(checked, url=uri, data=None)
 
 
 def _check_bytes(data: bytes, kind: str, where: str, name: str) -> Media:

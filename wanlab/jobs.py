@@ -74,6 +74,10 @@ class Job:
         self._cancel_hook: Callable[[], None] | None = None
         self._lab = lab
         self.detached = False
+        self.protocol = ""
+        self.est_cost: float | None = None
+        self.cost: float | None = None
+        self.currency = ""
 
     # -- reading ---------------------------------------------------------------------------------
     @property

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import sys
+import time
 import weakref
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import httpx
 
-from . import catalog
+from . import catalog, cost
 from ._loop import LoopThread
 from .catalog import ModelSpec
 from .client import ApiClient
-from .errors import CatalogError, ConfigError
+from .catalog import PriceTable, default_prices
+from .cost import Budget, Estimate
+from .errors import CatalogError, ConfigError, WanlabError
+from .inputs import Media
+from .log import RESULT_TTL_S, ExperimentLog, default_home
+from .media import MediaStore
+from .providers.base import Status, billed_seconds
+from .requests import from_record, to_record
 from .jobs import Job, JobEvent
 from .limits import Limits
 from .polling import PollPolicy
@@ -35,13 +45,20 @@ class Lab:
     with `DASHSCOPE_REGION`, `WAVESPEED_API_KEY`; with no key it starts the embedded simulator and says
     so. Explicitly: `Lab(provider="dashscope", api_key=…, region="beijing")`, `Lab(provider="wavespeed")`,
     `Lab(provider="sim", protocol="wavespeed", time_scale=0.01)`, or any host at `base_url=`.
+
+    Runs are logged to `home/runs.sqlite` (`home` defaults to `$WANLAB_HOME` or ./wanlab-runs) and
+    videos land in `home/media`; on start, unfinished runs of this host are resumed (`resume=False`
+    to skip). `budget=` refuses any run whose estimate would pass it.
     """
 
     def __init__(self, provider: str | None = None, *, api_key: str | None = None, region: str | None = None,
                  base_url: str | None = None, protocol: str | None = None, time_scale: float | None = None,
                  limits: Limits | None = None, retry: RetryPolicy | None = None, poll: PollPolicy | None = None,
-                 media_dir: str | os.PathLike | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 submit_timeout: float = 60.0, sim_options: dict[str, Any] | None = None, quiet: bool = False):
+                 home: str | os.PathLike | None = None, media_dir: str | os.PathLike | None = None,
+                 log: "ExperimentLog | str | os.PathLike | None" = None, budget: float | None = None,
+                 prices: PriceTable | None = None, resume: bool = True,
+                 transport: httpx.AsyncBaseTransport | None = None, submit_timeout: float = 60.0,
+                 sim_options: dict[str, Any] | None = None, quiet: bool = False):
         provider = provider or os.environ.get("WANLAB_PROVIDER") or None
         if provider is None:
             if api_key and not region:
@@ -77,7 +94,7 @@ class Lab:
         else:
             self.protocol = provider
             self.region = (region or os.environ.get("DASHSCOPE_REGION") or "singapore") \
-                if provider == "dashscope" else ""
+                if provider == "dashscope" else (region or "")
             self.time_scale = 1.0 if time_scale is None else time_scale
             self.secret = Secret(api_key) if api_key else Secret(env=KEY_ENV[provider])
             if not self.secret:
@@ -90,13 +107,20 @@ class Lab:
             if self.sim is not None:
                 self.sim.stop()
             raise
+        self.home = Path(home) if home is not None else default_home()
+        self.store = MediaStore(media_dir if media_dir is not None else self.home / "media")
+        self.log = log if isinstance(log, ExperimentLog) else ExperimentLog(log or self.home / "runs.sqlite")
+        self.prices = prices or default_prices()
+        self.budget = Budget(budget)
         self._loop = LoopThread()
         self.client = ApiClient(self.provider, self.secret, limits=limits, retry=retry, poll=poll,
-                                time_scale=self.time_scale, media_dir=media_dir or "wanlab-runs/media",
-                                transport=transport, submit_timeout=submit_timeout)
+                                time_scale=self.time_scale, store=self.store, transport=transport,
+                                submit_timeout=submit_timeout, known_task_ids=self.log.known_task_ids)
         self.jobs: list[Job] = []
         self._observers: list[Callable[[Job, JobEvent], None]] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._loop, self.client, self.sim, self.jobs)
+        if resume:
+            self.resume()
 
     # -- models ----------------------------------------------------------------------------------
     def resolve(self, req: Request) -> ModelSpec:
@@ -123,16 +147,115 @@ class Lab:
         """Call `fn(job, event)` for every event of every job submitted from now on (on the loop thread)."""
         self._observers.append(fn)
 
-    def submit(self, req: Request) -> Job:
-        """Validate, then start the job in the background; returns at once."""
+    def estimate(self, req: "Request | Iterable[Request]") -> Estimate:
+        """What a request (or several) would cost on this Lab's host, before anything is sent."""
+        reqs = [req] if isinstance(req, Request) else list(req)
+        return cost.total(cost.estimate(r, self.resolve(r), self.prices, self.region or None) for r in reqs)
+
+    def submit(self, req: Request, *, study: str | None = None, tags: dict[str, Any] | None = None) -> Job:
+        """Validate, price, log, then start the job in the background; returns at once."""
         spec = self.resolve(req)
-        job = Job(req, spec, host=self.host, region=self.region, lab=self)
+        job = self._new_job(req, spec)
+        est = cost.estimate(req, spec, self.prices, self.region or None)
+        self.budget.admit(job.id, est)
+        job.est_cost, job.currency = est.amount, est.currency
+        params, inputs = to_record(req, self._keep)
+        self.log.record_created(job, params, inputs, study=study, base_url=self.provider.base_url,
+                                est_cost=est.amount, currency=est.currency, price_source=est.source,
+                                tags=json.dumps(tags) if tags else None)
+        return self._start(job, "submit")
+
+    def _new_job(self, req: Request, spec: ModelSpec, run_id: str | None = None) -> Job:
+        job = Job(req, spec, host=self.host, region=self.region, lab=self, run_id=run_id)
+        job.protocol = self.protocol
+        return job
+
+    def _start(self, job: Job, phase: str) -> Job:
+        job.observe(self._settle)          # cost first, so the log's terminal write includes it
+        job.observe(self.log.observe)
         for fn in self._observers:
             job.observe(fn)
         self.jobs.append(job)
-        fut = self._loop.submit(self.client.run(job))
+        fut = self._loop.submit(self.client.run(job, phase))
         job._cancel_hook = fut.cancel
         return job
+
+    def _keep(self, media: Media) -> str:
+        ext = Path(media.name).suffix or {"image": ".png", "video": ".mp4", "audio": ".wav"}[media.kind]
+        return str(self.store.put_bytes(media.data or b"", ext))
+
+    def _settle(self, job: Job, ev: JobEvent) -> None:
+        if ev.kind != "status" or not job.status.terminal or job.cost is not None:
+            return
+        if job.status is Status.SUCCEEDED:
+            amount, currency = cost.actual(job.model, job.request.resolution, billed_seconds(job.usage),
+                                           self.prices, self.region or None)
+        elif job.status is Status.FAILED or job.timings["scheduled"] is None:
+            amount, currency = 0.0, job.currency       # failed or never ran: not billed
+        else:
+            amount, currency = job.est_cost, job.currency   # cancelled/unknown after it ran: assume billed
+        job.cost, job.currency = amount, currency or job.currency
+        self.budget.settle(job.id, amount)
+
+    @property
+    def spent(self) -> float:
+        return self.budget.spent
+
+    def resume(self) -> list[Job]:
+        """Pick up this host's unfinished runs from the log (a kernel restart, a crash): poll, download,
+        or submit what never left. Runs older than the host's 24 h window become UNKNOWN, with the
+        reason. A run another live process is watching is left to it."""
+        jobs = []
+        now = time.time()
+        for row in self.log.unfinished():
+            if row["protocol"] != self.protocol or (row["region"] or "") != self.region:
+                continue
+            if row["base_url"] != self.provider.base_url:
+                if row["host"] == "sim" and self.host == "sim":
+                    self.log.update(row["run_id"], status="UNKNOWN", error_code="wanlab.SimGone",
+                                    error_message="the embedded simulator that ran this task has stopped")
+                continue
+            if not self.log.claim(row["run_id"]):
+                continue
+            age = now - (row["submitted"] or row["created"])
+            if row["task_id"] and age > RESULT_TTL_S:
+                self.log.update(row["run_id"], status="UNKNOWN", error_code="wanlab.Expired",
+                                error_message=f"submitted {age / 3600:.0f} h ago: past the host's 24 h window for "
+                                              f"task ids and result URLs")
+                continue
+            try:
+                req = from_record(row["mode"], row, json.loads(row["params"] or "{}"), json.loads(row["inputs"] or "{}"))
+                spec = catalog.get_model(row["model"], host=self.protocol)
+            except (WanlabError, ValueError) as exc:
+                self.log.update(row["run_id"], status="FAILED", error_code="wanlab.CannotResume",
+                                error_message=f"cannot rebuild the request: {exc}")
+                continue
+            job = self._new_job(req, spec, run_id=row["run_id"])
+            for key in ("created", "started", "submitted", "scheduled"):
+                job.timings[key] = row[key]
+            job.task_id, job.request_id = row["task_id"], row["request_id"]
+            job.est_cost, job.currency = row["est_cost"], row["currency"] or ""
+            job.polls = row["polls"] or 0
+            status = row["status"]
+            if job.task_id:
+                phase = "poll"
+                job.status = Status(status) if status in ("PENDING", "RUNNING") else Status.PENDING
+            elif status == "SUBMITTING":
+                phase = "reconcile"
+                job.status = Status.SUBMITTING
+            else:
+                phase = "submit"
+            job.emit("resumed", f"resumed from the log at phase {phase}")
+            jobs.append(self._start(job, phase))
+        return jobs
+
+    def rerun(self, run_id: str, **changes: Any) -> Job:
+        """Submit a logged run again — same request and seed unless `changes` say otherwise."""
+        row = self.log.get(run_id)
+        req = from_record(row["mode"], row, json.loads(row["params"] or "{}"), json.loads(row["inputs"] or "{}"))
+        if req.seed is None and "seed" not in changes and row["seed"] is not None:
+            changes["seed"] = int(row["seed"])
+        return self.submit(req.replace(**changes) if changes else req, study=row["study"])
 
     async def run(self, req: Request) -> Job:
         """`await lab.run(req)` from any event loop (a notebook cell, pytest-asyncio, a script's)."""

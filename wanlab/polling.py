@@ -47,33 +47,38 @@ class FixedInterval:
 
 @dataclass(frozen=True)
 class EtaPoll:
-    """Sleep through the part of the job that is certainly not done, then poll densely around the
-    expected end. The first poll comes early to learn whether the task queues or runs; once RUNNING is
-    seen, the estimate re-anchors on that moment (run time is steadier than queue time).
+    """Sleep through the part of the job that is certainly not done, then poll a few times around the
+    expected end. The first poll comes early to learn whether the task queues or runs; once it runs, the
+    estimate is anchored on the run's start (the host's `scheduled_time`, put on the client's clock by
+    the client; else the midpoint between the last PENDING and first RUNNING poll).
 
-    `expected` overrides the catalog's estimate (e.g. the median of similar runs in the log);
-    `lead` is the fraction of the estimate slept before the dense phase; `gap` the dense-phase period
-    (host seconds), which is also the worst-case lateness."""
+    `expected` overrides the catalog's estimate (e.g. the median of similar runs in the log); `gap` is
+    the dense-phase period (host seconds), which bounds lateness when the estimate is right; `lead_in`
+    dense polls come before the expected end. A job later than its estimate is polled ever more
+    gently, up to `max_gap`."""
 
     expected: float | None = None
-    lead: float = 0.85
-    gap: float = 1.5
     first: float = 3.0
+    gap: float = 1.5
+    lead_in: int = 3
     max_gap: float = 30.0
+    pending_fraction: float = 0.25
 
     def next_delay(self, state: PollState) -> float:
         run = self.expected if self.expected is not None else state.expected_run
         if state.polls == 0:
-            return min(self.first, run * self.lead)
+            return min(self.first, run * 0.85)
         if state.since_running is None:
             if state.status is Status.PENDING:       # queued on the host: the run has not started
-                return min(self.max_gap, max(self.gap, run * 0.25))
-            remaining = run * self.lead - state.since_submit
+                return min(self.max_gap, max(self.gap, run * self.pending_fraction))
+            elapsed = state.since_submit
         else:
-            remaining = run * self.lead - state.since_running
-        if remaining > self.gap:
-            return min(remaining, self.max_gap * 4)
-        overdue = -remaining - run * (1 - self.lead)
-        if overdue > 0:   # later than the estimate: back off gently so a slow job does not cost 100 polls
+            elapsed = state.since_running
+        remaining = run - elapsed
+        dense = self.lead_in * self.gap
+        if remaining > dense:
+            return min(remaining - dense, self.max_gap * 4)
+        overdue = -remaining - 0.1 * run             # 10 % past the estimate is still on time
+        if overdue > 0:
             return min(self.max_gap, self.gap * (1 + overdue / max(run * 0.1, 1.0)))
         return self.gap

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import KW_ONLY, dataclass, field, fields, replace
-from typing import Any, ClassVar, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from . import catalog
 from .catalog import MODE_NAMES, ModelSpec
@@ -63,7 +65,7 @@ class Request:
             raise ValidationError(f"{name}: resolution={self.resolution!r} is not a resolution; use "
                                   f"'720P' or '1080P' on WAN 2.7, '480P' on wan2.5 and older{hint}")
         if isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) \
-                or float(self.duration) != int(self.duration):
+                or not math.isfinite(self.duration) or float(self.duration) != int(self.duration):
             raise ValidationError(f"{name}: duration={self.duration!r} must be a whole number of seconds")
         object.__setattr__(self, "duration", int(self.duration))
         if self.seed is not None:
@@ -131,6 +133,10 @@ class Request:
 
     def output_seconds(self) -> float:
         return float(self.duration)
+
+    def wire_prompt(self) -> str:
+        """The prompt as sent to the host."""
+        return self.prompt
 
     def replace(self, **changes: Any) -> "Request":
         return replace(self, **changes)
@@ -240,34 +246,56 @@ class Grid9(Request):
     mode: ClassVar[str] = "grid9"
 
     def _coerce_media(self) -> None:
-        n = len(self.images) if self.images else 0
-        if self.grid is not None and n:
+        images = _media_tuple(self.images, "image", "Grid9.images") if self.images is not None else ()
+        if self.grid is not None and images:
             raise ValidationError("Grid9: give either nine images= or one grid= picture, not both")
-        if self.grid is None and n != 9:
-            raise ValidationError(f"Grid9: got {n} image(s); a 3×3 grid takes exactly 9 "
+        if self.grid is None and len(images) != 9:
+            raise ValidationError(f"Grid9: got {len(images)} image(s); a 3×3 grid takes exactly 9 "
                                   f"(or pass one ready-made grid picture as grid=)")
+        object.__setattr__(self, "images", images)
         if self.grid is not None:
             object.__setattr__(self, "grid", to_media(self.grid, "image", "Grid9.grid"))
-        else:
-            tiles = _media_tuple(self.images, "image", "Grid9.images")
-            object.__setattr__(self, "images", tiles)
-            object.__setattr__(self, "grid", compose_grid(list(tiles)))
-        if self.shots:
-            shots = list(self.shots)
-            if len(shots) > 9 or not all(isinstance(s, str) for s in shots):
-                raise ValidationError(f"Grid9: shots must be up to 9 strings (one per tile), got {len(shots)}")
-            story = " ".join(f"Shot {i + 1}: {s.strip()}" for i, s in enumerate(shots))
-            object.__setattr__(self, "shots", tuple(shots))
-            object.__setattr__(self, "prompt", f"{self.prompt.strip()} {story}".strip())
-        if not self.prompt.strip():
+        shots = [self.shots] if isinstance(self.shots, str) else list(self.shots or ())
+        if len(shots) > 9 or not all(isinstance(s, str) for s in shots):
+            raise ValidationError(f"Grid9: shots must be up to 9 strings (one per tile), got {len(shots)}")
+        object.__setattr__(self, "shots", tuple(shots))
+        if images:
+            _ = self.grid_picture          # compose now: a tile that cannot be composed fails here
+        if not self.storyboard.strip():
             raise ValidationError("Grid9: prompt is empty; describe the story, ideally shot by shot "
                                   "(pass shots=[...] and wanlab writes 'Shot 1: … Shot 2: …')")
+        if len(self.storyboard) > PROMPT_MAX:
+            raise ValidationError(f"Grid9: prompt with its shots is {len(self.storyboard)} characters; the hosts "
+                                  f"accept ≤ {PROMPT_MAX}: shorten the shots")
+
+    @property
+    def storyboard(self) -> str:
+        """The prompt sent: `prompt` followed by "Shot 1: … Shot 2: …" from `shots`."""
+        story = " ".join(f"Shot {i + 1}: {s.strip()}" for i, s in enumerate(self.shots))
+        return f"{self.prompt.strip()} {story}".strip()
+
+    @property
+    def grid_picture(self) -> Media:
+        """The one picture sent: `grid`, or the nine images composed 3×3 (computed once)."""
+        cached = self.__dict__.get("_grid_picture")
+        if cached is None:
+            cached = self.grid if self.grid is not None else compose_grid(list(self.images))
+            object.__setattr__(self, "_grid_picture", cached)
+        return cached
+
+    def wire_prompt(self) -> str:
+        return self.storyboard
+
+    def params(self) -> dict[str, Any]:
+        out = super().params()
+        out["grid"] = self.grid_picture.describe()
+        return out
 
     def _check_mode(self) -> None:
         _check_ratio(self, self.ratio)
 
     def media(self) -> list[tuple[str, Media]]:
-        return [("reference_image", self.grid)]
+        return [("reference_image", self.grid_picture)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,6 +332,9 @@ class Ref2V(Request):
 
     def validate_for(self, spec: ModelSpec) -> None:
         n = len(self.videos) + len(self.images)
+        if self.first_frame is not None and spec.protocol == "legacy":
+            raise ValidationError(f"Ref2V: first_frame is a WAN 2.7 feature; {spec.id} has no first-frame input "
+                                  f"(drop first_frame or use model='wan2.7-r2v')")
         if n > spec.max_refs:
             raise ValidationError(f"Ref2V: got {n} references ({len(self.videos)} videos + {len(self.images)} images); "
                                   f"{spec.id} takes 1–{spec.max_refs} in total")
@@ -367,3 +398,49 @@ def _check_ratio(req: Request, ratio: str) -> None:
 
 
 REQUEST_TYPES: dict[str, type[Request]] = {cls.mode: cls for cls in (T2V, I2V, FLF2V, Grid9, Ref2V, Edit)}
+
+
+# -- records: a request as JSON-able data (for the experiment log, resume and rerun) ---------------
+
+_COMMON = ("prompt", "negative_prompt", "model", "resolution", "duration", "seed")
+
+
+def to_record(req: Request, keep: "Callable[[Media], str]") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(params, inputs): the fields beyond the common columns, and the media as {"url": …} or
+    {"file": …} references. `keep` stores a local input's bytes and returns its path."""
+    params: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
+
+    def ref(m: Media) -> dict[str, str]:
+        return {"url": m.url} if m.is_remote else {"file": keep(m)}
+
+    for f in fields(req):
+        if f.name in _COMMON:
+            continue
+        value = getattr(req, f.name)
+        if isinstance(req, Grid9) and f.name == "images":
+            continue          # stored once, as the composed grid picture
+        if isinstance(req, Grid9) and f.name == "grid":
+            value = req.grid_picture
+        if isinstance(value, Media):
+            inputs[f.name] = ref(value)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Media):
+            inputs[f.name] = [ref(m) for m in value]
+        elif value not in (None, ()):
+            params[f.name] = value
+    return params, inputs
+
+
+def from_record(mode: str, common: Mapping[str, Any], params: Mapping[str, Any],
+                inputs: Mapping[str, Any]) -> Request:
+    """Rebuild a request from its log row (the inverse of to_record)."""
+    def load(r: Mapping[str, str]) -> Any:
+        return r["url"] if "url" in r else Path(r["file"])
+
+    kwargs: dict[str, Any] = {k: common[k] for k in _COMMON if common.get(k) is not None}
+    kwargs.update(params)
+    for name, value in inputs.items():
+        kwargs[name] = [load(v) for v in value] if isinstance(value, list) else load(value)
+    cls = REQUEST_TYPES[mode]
+    prompt = kwargs.pop("prompt", "")
+    return cls(prompt, **kwargs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -13,10 +14,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
+    if value.isdigit():              # RFC 9110 delta-seconds: digits only (no "inf", no "1e400")
+        return float(value)
     try:
-        return max(0.0, float(value))
+        seconds = float(value)       # lenient: some servers send "1.5"
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -47,26 +47,39 @@ class Secret:
 _REGISTRY: "weakref.WeakSet[Secret]" = weakref.WeakSet()
 
 
-class _Scrub(logging.Filter):
-    """Replaces any live key in a record's message with its masked form, whoever logged it."""
+_PREFIXES = ("wanlab", "httpx", "httpcore", "hpack", "uvicorn", "asyncio")
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = [s for s in list(_REGISTRY)]
-        if not secrets:
-            return True
+
+def _scrub(record: logging.LogRecord) -> logging.LogRecord:
+    """Replace any live key in a record's message with its masked form. Installed as a record factory,
+    not a logger filter: filters do not see records propagated from child loggers."""
+    if not record.name.startswith(_PREFIXES) or not len(_REGISTRY):
+        return record
+    try:
         msg = record.getMessage()
-        changed = False
-        for s in secrets:
-            value = s.reveal()
-            if value and value in msg:
-                msg = msg.replace(value, s.masked)
-                changed = True
-        if changed:
-            record.msg, record.args = msg, None
-        return True
+    except Exception:
+        return record
+    changed = False
+    for s in list(_REGISTRY):
+        value = s.reveal()
+        if value and value in msg:
+            msg = msg.replace(value, s.masked)
+            changed = True
+    if changed:
+        record.msg, record.args = msg, None
+    return record
 
 
-_SCRUB = _Scrub()
-for _name in ("wanlab", "httpx", "httpcore", "httpcore.http11", "httpcore.http2", "httpcore.connection",
-              "hpack", "uvicorn", "uvicorn.access", "uvicorn.error"):
-    logging.getLogger(_name).addFilter(_SCRUB)
+def _install() -> None:
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_wanlab_scrub", False):
+        return
+
+    def factory(*args, **kwargs):
+        return _scrub(previous(*args, **kwargs))
+
+    factory._wanlab_scrub = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install()

@@ -93,26 +93,28 @@ class TaskSnapshot:
 
     @property
     def billed_seconds(self) -> float | None:
-        """Seconds the host bills (for r2v and edit on DashScope: input + output)."""
-        u = self.usage or {}
-        for key in ("duration", "video_duration", "output_video_duration"):
-            if u.get(key) is not None:
-                try:
-                    return float(u[key])
-                except (TypeError, ValueError):
-                    return None
-        return None
+        return billed_seconds(self.usage)
 
     @property
     def output_seconds(self) -> float | None:
-        u = self.usage or {}
-        for key in ("output_video_duration", "video_duration", "duration"):
-            if u.get(key) is not None:
-                try:
-                    return float(u[key])
-                except (TypeError, ValueError):
-                    return None
-        return None
+        return _first_number(self.usage, ("output_video_duration", "video_duration", "duration"))
+
+
+def _first_number(usage: Mapping[str, Any] | None, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = (usage or {}).get(key)
+        if value is not None:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def billed_seconds(usage: Mapping[str, Any] | None) -> float | None:
+    """Seconds a host bills, from any of the three DashScope usage shapes (for r2v and edit on 2.7:
+    input + output seconds)."""
+    return _first_number(usage, ("duration", "video_duration", "output_video_duration"))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class DashScope:
         roles = [role for role, _ in req.media()]
         if len(urls) != len(roles):
             raise ValueError(f"{len(urls)} URLs for {len(roles)} media inputs")
-        body_input: dict[str, Any] = {"prompt": req.prompt}
+        body_input: dict[str, Any] = {"prompt": req.wire_prompt()}
         if req.negative_prompt:
             body_input["negative_prompt"] = req.negative_prompt
         params: dict[str, Any] = {"duration": req.duration}

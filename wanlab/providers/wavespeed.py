@@ -41,7 +41,7 @@ class WaveSpeed:
         roles = [role for role, _ in req.media()]
         if len(urls) != len(roles):
             raise ValueError(f"{len(urls)} URLs for {len(roles)} media inputs")
-        body: dict[str, Any] = {"prompt": req.prompt, "duration": req.duration,
+        body: dict[str, Any] = {"prompt": req.wire_prompt(), "duration": req.duration,
                                 "seed": -1 if req.seed is None else req.seed}
         if req.negative_prompt:
             body["negative_prompt"] = req.negative_prompt

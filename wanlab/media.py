@@ -1,0 +1,107 @@
+"""The media store: downloaded videos and uploaded inputs, content-addressed under the notebook's folder
+(so Jupyter can serve them), with poster frames and contact sheets."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+class MediaStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"MediaStore({str(self.root)!r})"
+
+    def path_for(self, sha256: str, ext: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}{ext}"
+
+    def partial(self, name: str) -> Path:
+        d = self.root / ".partial"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{name}.part"
+
+    def ingest(self, part: Path, sha256: str, ext: str = ".mp4") -> Path:
+        """Move a verified download to its content address; identical videos are stored once."""
+        final = self.path_for(sha256, ext)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            part.unlink(missing_ok=True)
+        else:
+            os.replace(part, final)
+        return final
+
+    def put_bytes(self, data: bytes, ext: str) -> Path:
+        """Keep an input (an uploaded image or clip) so the run can be resumed or rerun later."""
+        sha = hashlib.sha256(data).hexdigest()
+        final = self.path_for(sha, ext)
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_suffix(final.suffix + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, final)
+        return final
+
+    def poster(self, video: str | os.PathLike, at: float = 0.5, width: int = 480) -> Path:
+        """A JPEG of the frame nearest `at` seconds, next to the video (cached)."""
+        video = Path(video)
+        out = video.with_suffix(".jpg")
+        if not out.exists():
+            img = frame_at(video, at)
+            img.thumbnail((width, width))
+            tmp = out.with_suffix(".tmp.jpg")
+            img.save(tmp, format="JPEG", quality=80)
+            os.replace(tmp, out)
+        return out
+
+
+def frame_at(video: str | os.PathLike, at: float = 0.5):
+    """The decoded frame nearest `at` seconds, as a PIL image."""
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.time is not None and frame.time >= at:
+                break
+        if last is None:
+            raise ValueError(f"{video}: no decodable frames")
+        return last.to_image()
+
+
+def contact_sheet(videos: Sequence[str | os.PathLike], labels: Iterable[str] | None = None, cols: int = 4,
+                  cell: int = 320, out: str | os.PathLike | None = None, at: float = 0.5) -> Path | bytes:
+    """A PNG grid of one frame per video, each labelled. Writes `out` and returns its path, or returns
+    the PNG bytes when `out` is None."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    labels = list(labels) if labels is not None else [Path(v).stem[:12] for v in videos]
+    n = len(videos)
+    cols = max(1, min(cols, n))
+    rows = (n + cols - 1) // cols
+    label_h = 22
+    cell_h = cell * 9 // 16
+    sheet = Image.new("RGB", (cols * cell, rows * (cell_h + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=14)
+    for i, (video, label) in enumerate(zip(videos, labels)):
+        x, y = (i % cols) * cell, (i // cols) * (cell_h + label_h)
+        try:
+            img = frame_at(video, at)
+            img.thumbnail((cell, cell_h))
+            sheet.paste(img, (x + (cell - img.width) // 2, y + (cell_h - img.height) // 2))
+        except (ValueError, OSError):
+            draw.rectangle([x, y, x + cell - 1, y + cell_h - 1], fill=(220, 220, 220))
+            draw.text((x + 8, y + 8), "no video", fill="black", font=font)
+        draw.text((x + 4, y + cell_h + 3), str(label)[:40], fill="black", font=font)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    if out is None:
+        return buf.getvalue()
+    Path(out).write_bytes(buf.getvalue())
+    return Path(out)
