@@ -285,6 +285,19 @@ class Lab:
         concurrent.futures.wait([j._done for j in jobs], timeout)
         return jobs
 
+    # -- notebook UI (wanlab.ui owns the widgets; these are the one-line entry points) --------------
+    def form(self, **defaults: Any) -> Any:
+        """An ipywidgets form for every WAN mode, with live job cards."""
+        from .ui import form
+
+        return form(self, **defaults)
+
+    def card(self, job: Job) -> Any:
+        """A live job card widget for `job`."""
+        from .ui import card
+
+        return card(self, job)
+
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the loop (jobs still running on the host are left there) and the embedded sim."""
