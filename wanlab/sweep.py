@@ -1,0 +1,215 @@
+"""Grids and seed studies: expand a base request over axes, price the grid before spending, run it under
+the host's limits (and a budget), and collect the runs as one tidy DataFrame."""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .cost import Budget, BudgetExceeded, Estimate, total
+from .errors import ValidationError
+from .jobs import Job
+from .providers.base import Status
+from .requests import Request
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .lab import Lab
+
+
+class Sweep:
+    """`lab.sweep(T2V("…", seed=1), resolution=["720P", "1080P"], duration=[2, 5], seed=[1, 2, 3])`.
+
+    Every combination is built (and validated) at once, so a bad cell fails before anything is spent.
+    Runs already in the log with the same request and seed are reused unless `reuse=False`."""
+
+    def __init__(self, lab: "Lab", base: Request, *, study: str | None = None, reuse: bool = True,
+                 **axes: Sequence[Any]):
+        self.lab = lab
+        self.base = base
+        self.study = study or f"sweep-{uuid.uuid4().hex[:8]}"
+        self.reuse = reuse
+        for name, values in axes.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise ValidationError(f"sweep axis {name}={values!r}: give a non-empty list of values")
+        self.axes = {k: list(v) for k, v in axes.items()}
+        self.cells: list[dict[str, Any]] = [dict(zip(self.axes, combo))
+                                            for combo in itertools.product(*self.axes.values())]
+        self.requests: list[Request] = []
+        for cell in self.cells:
+            try:
+                req = base.replace(**cell) if cell else base
+                lab.resolve(req)
+            except ValidationError as exc:
+                raise ValidationError(f"sweep cell {cell}: {exc}") from None
+            self.requests.append(req)
+        self.jobs: list[Job | None] = [None] * len(self.requests)
+        self.run_ids: list[str | None] = [None] * len(self.requests)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{k}×{len(v)}" for k, v in self.axes.items())
+        return f"<Sweep {self.study}: {len(self)} runs ({axes}) on {self.lab.host}>"
+
+    # -- before spending -------------------------------------------------------------------------
+    def _reusable(self) -> dict[int, str]:
+        """index → run id of a successful logged run with the same request, model and host."""
+        if not self.reuse:
+            return {}
+        found: dict[int, str] = {}
+        for i, req in enumerate(self.requests):
+            if req.seed is None:
+                continue       # without a seed a rerun is a new sample, not the same run
+            rows = self.lab.log.rows("fingerprint = ? AND status = 'SUCCEEDED' AND protocol = ? AND host = ?",
+                                     [req.fingerprint(), self.lab.protocol, self.lab.host])
+            if rows:
+                found[i] = rows[-1]["run_id"]
+        return found
+
+    def estimate(self) -> Estimate:
+        """What the runs still to do would cost (reused runs are free)."""
+        reused = self._reusable()
+        todo = [r for i, r in enumerate(self.requests) if i not in reused]
+        return total(self.lab.estimate(r) for r in todo) if todo else Estimate(0.0, "", 0.0, "all reused", 0)
+
+    # -- spending --------------------------------------------------------------------------------
+    def run(self, budget: float | None = None, max_concurrency: int | None = None, progress: bool = True,
+            timeout: float | None = None) -> "Sweep":
+        """Submit the grid and wait for it. At most `max_concurrency` of this sweep's jobs are in flight
+        (the Lab's host limits still apply); with `budget`, nothing starts that the estimate says would
+        pass it, and submitting stops once actual spend reaches it. An interrupt stops submitting; jobs
+        already sent keep running and stay in the log."""
+        reused = self._reusable()
+        for i, run_id in reused.items():
+            self.run_ids[i] = run_id
+        todo = [i for i in range(len(self)) if i not in reused]
+        limit = max_concurrency or self.lab.client.limits.concurrent_jobs
+        guard = Budget(budget)
+        bar = _Progress(len(self), len(reused), progress)
+        in_flight: dict[concurrent.futures.Future, int] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stopped = ""
+        try:
+            queue = list(todo)
+            while queue or in_flight:
+                while queue and len(in_flight) < limit and not stopped:
+                    i = queue[0]
+                    req = self.requests[i]
+                    try:
+                        guard.admit(str(i), self.lab.estimate(req))
+                        job = self.lab.submit(req, study=self.study, tags={"sweep_cell": self.cells[i]})
+                    except BudgetExceeded as exc:
+                        if not in_flight:        # nothing left to free up room: the budget is spent
+                            stopped = str(exc)
+                        break                    # else wait: actual costs may come in under the estimates
+                    queue.pop(0)
+                    self.jobs[i], self.run_ids[i] = job, job.id
+                    in_flight[job._done] = i
+                if stopped and not in_flight:
+                    break
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, _ = concurrent.futures.wait(list(in_flight), timeout=min(wait or 1.0, 1.0),
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                for fut in done:
+                    i = in_flight.pop(fut)
+                    job = self.jobs[i]
+                    assert job is not None
+                    guard.settle(str(i), job.cost)
+                bar.update(self.jobs, guard.spent)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"sweep {self.study} not done after {timeout} s; {len(in_flight)} jobs "
+                                       f"still running (they stay in the log)")
+        finally:
+            bar.close(self.jobs, guard.spent, stopped)
+        self.stopped = stopped
+        return self
+
+    # -- results ---------------------------------------------------------------------------------
+    @property
+    def df(self) -> "pd.DataFrame":
+        """One row per cell: the axis values, then the run's log columns."""
+        import pandas as pd
+
+        ids = [r for r in self.run_ids if r]
+        marks = ", ".join("?" * len(ids))
+        runs = self.lab.log.frame(f"run_id IN ({marks})", ids) if ids else self.lab.log.frame("0")
+        cells = pd.DataFrame([{**{f"cell_{k}": v for k, v in c.items()}, "run_id": rid}
+                              for c, rid in zip(self.cells, self.run_ids)])
+        cells["run_id"] = cells["run_id"].astype("string")
+        out = cells.merge(runs, on="run_id", how="left")
+        out["reused"] = [rid is not None and (job is None) for rid, job in zip(self.run_ids, self.jobs)]
+        return out
+
+    def show(self, by: str | None = None, **kwargs: Any) -> Any:
+        from .ui import show
+
+        return show(self.df, by=by, **kwargs)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        df = self.df
+        counts = df["status"].value_counts(dropna=False).to_dict() if len(df) else {}
+        summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        cols = [c for c in df.columns if c.startswith("cell_")] + ["status", "latency_s", "cost", "currency"]
+        table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}")
+        return f"<div><b>{html.escape(repr(self))}</b><br>{html.escape(summary)}{table}</div>"
+
+
+class _Progress:
+    """done / failed / in flight / spend / ETA: an ipywidgets bar in a kernel, a line on stderr elsewhere."""
+
+    def __init__(self, total: int, reused: int, enabled: bool):
+        self.total, self.reused, self.enabled = total, reused, enabled
+        self.t0 = time.monotonic()
+        self.widget = None
+        self._last = 0.0
+        if enabled and "ipykernel" in sys.modules:
+            try:
+                import ipywidgets as w
+                from IPython.display import display
+
+                self.bar = w.IntProgress(min=0, max=max(total, 1), value=reused, description="sweep")
+                self.label = w.HTML()
+                self.widget = w.HBox([self.bar, self.label])
+                display(self.widget)
+            except ImportError:
+                self.widget = None
+
+    def _text(self, jobs: list[Job | None], spent: float) -> tuple[int, str]:
+        done = sum(1 for j in jobs if j is not None and j.done) + self.reused
+        failed = sum(1 for j in jobs if j is not None and j.done and j.status is not Status.SUCCEEDED)
+        flying = sum(1 for j in jobs if j is not None and not j.done)
+        elapsed = time.monotonic() - self.t0
+        started = max(1, done - self.reused)
+        eta = elapsed / started * (self.total - done) if done > self.reused else float("nan")
+        eta_s = "—" if eta != eta else f"{eta:.0f} s"
+        return done, (f"{done}/{self.total} done, {failed} failed, {flying} in flight, spent {spent:.2f}, "
+                      f"ETA {eta_s}")
+
+    def update(self, jobs: list[Job | None], spent: float) -> None:
+        if not self.enabled:
+            return
+        done, text = self._text(jobs, spent)
+        if self.widget is not None:
+            self.bar.value, self.label.value = done, text
+        elif time.monotonic() - self._last > 2.0:
+            self._last = time.monotonic()
+            tty = sys.stderr.isatty()
+            print(f"\r{text}" if tty else text, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self, jobs: list[Job | None], spent: float, stopped: str) -> None:
+        if not self.enabled:
+            return
+        _, text = self._text(jobs, spent)
+        text += f" — stopped: {stopped}" if stopped else ""
+        if self.widget is not None:
+            self.label.value = text
+        else:
+            print(f"\r{text}" if sys.stderr.isatty() else text, file=sys.stderr, flush=True)
