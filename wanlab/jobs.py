@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import html
 import threading
 import time
 import uuid
@@ -205,9 +204,6 @@ class Job:
         return f"<Job {self.id} {self.mode} {self.model.id} {self.status}{extra}{path}{err}>"
 
     def _repr_html_(self) -> str:
-        p = self.request.prompt
-        rows = [("status", str(self.status)), ("model", self.model.id), ("host", self.host),
-                ("task", self.task_id or "—"), ("latency", f"{self.latency:.1f} s" if self.latency else "—")]
-        cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-        return (f"<div><b>{html.escape(self.mode.upper())}</b> {html.escape(p[:120])}"
-                f"<table>{cells}</table></div>")
+        from .ui.video import job_html
+
+        return job_html(self)

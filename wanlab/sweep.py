@@ -158,8 +158,10 @@ class Sweep:
         counts = df["status"].value_counts(dropna=False).to_dict() if len(df) else {}
         summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
         cols = [c for c in df.columns if c.startswith("cell_")] + ["status", "latency_s", "cost", "currency"]
+        from .ui.video import sweep_html
+
         table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}")
-        return f"<div><b>{html.escape(repr(self))}</b><br>{html.escape(summary)}{table}</div>"
+        return f"<div><b>{html.escape(repr(self))}</b><br>{html.escape(summary)}{table}</div>" + sweep_html(self)
 
 
 class _Progress:

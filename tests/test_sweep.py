@@ -1,0 +1,105 @@
+"""Sweeps, plots and the demo, against the sim."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+import wanlab  # noqa: E402
+from wanlab import T2V, plots  # noqa: E402
+
+BASE = T2V("a kite over a hill", duration=2, seed=1)
+
+
+def test_sweep_expands_validates_estimates_and_runs(make_lab, sim):
+    lab = make_lab()
+    sweep = lab.sweep(BASE, resolution=["720P", "1080P"], duration=[2, 3], seed=[1, 2])
+    assert len(sweep) == 8
+    est = sweep.estimate()
+    # 720P $0.10/s, 1080P $0.15/s (dated third-party rows): 2×(2+3)×0.10 + 2×(2+3)×0.15
+    assert est.amount == pytest.approx(2.5) and est.currency == "USD" and est.items == 8
+    sweep.run(progress=False)
+    df = sweep.df
+    assert len(df) == 8 and (df["status"] == "SUCCEEDED").all()
+    assert set(df["cell_resolution"]) == {"720P", "1080P"}
+    assert df["cost"].sum() == pytest.approx(2.5)
+    assert sim.stats()["submits"] == 8
+    assert (df["width"].astype(int) == df["cell_resolution"].map({"720P": 1280, "1080P": 1920})).all()
+
+
+def test_a_bad_cell_fails_before_anything_is_sent(make_lab, sim):
+    lab = make_lab()
+    with pytest.raises(wanlab.ValidationError, match=r"sweep cell \{'duration': 20\}.*2–15 s"):
+        lab.sweep(BASE, duration=[5, 20])
+    with pytest.raises(wanlab.ValidationError, match="480P"):
+        lab.sweep(BASE, resolution=["480P", "720P"])
+    with pytest.raises(wanlab.ValidationError, match="non-empty list"):
+        lab.sweep(BASE, seed=[])
+    assert sim.stats()["submits"] == 0
+
+
+def test_logged_runs_are_reused_unless_asked(make_lab, sim):
+    lab = make_lab()
+    lab.sweep(BASE, seed=[1, 2]).run(progress=False)
+    again = lab.sweep(BASE, seed=[1, 2, 3])
+    assert again.estimate().items == 1                  # only seed 3 is new
+    again.run(progress=False)
+    assert sim.stats()["submits"] == 3
+    assert again.df["reused"].tolist() == [True, True, False]
+    fresh = lab.sweep(BASE, seed=[1], reuse=False).run(progress=False)
+    assert sim.stats()["submits"] == 4 and fresh.df["reused"].tolist() == [False]
+
+
+def test_budget_stops_a_sweep_and_never_overspends(make_lab, sim):
+    lab = make_lab()
+    sweep = lab.sweep(BASE, seed=list(range(10)))          # 10 × $0.20
+    sweep.run(budget=1.0, progress=False)
+    df = sweep.df
+    ran = df[df["status"].notna()]
+    assert len(ran) == 5 and df["cost"].sum() <= 1.0 + 1e-9
+    assert "budget" in sweep.stopped
+    assert sim.stats()["submits"] == 5
+
+
+def test_max_concurrency_bounds_the_sweep(make_lab, sim):
+    lab = make_lab()
+    lab.sweep(BASE, seed=list(range(6))).run(max_concurrency=2, progress=False)
+    assert max(sim.stats()["max_running_by_key"].values()) <= 2
+
+
+def test_plots_label_units_and_source(make_lab):
+    lab = make_lab()
+    df = lab.sweep(BASE, resolution=["720P", "1080P"], duration=[2, 3]).run(progress=False).df
+    for draw in (plots.latency_heatmap, plots.cost_heatmap, plots.latency_vs_duration, plots.queue_vs_run,
+                 plots.spend_over_time, plots.estimate_vs_actual):
+        fig, ax = plt.subplots()
+        assert draw(df, ax=ax) is ax
+        assert "source: dashscope/singapore" in ax.get_title()
+        assert ax.get_xlabel() and ax.get_ylabel()
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    plots.cost_heatmap(df, ax=ax)
+    cells = sorted(t.get_text() for t in ax.texts)
+    assert cells == ["0.20", "0.30", "0.30", "0.45"]      # 720P/1080P × 2/3 s at $0.10/$0.15 per s
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plots.seed_grid(df, rows="resolution", cols="duration", ax=ax)
+    assert ax.images and ax.images[0].get_array().shape[:2] == (2 * 180, 2 * 320)
+    plt.close(fig)
+
+
+def test_demo_command_writes_a_report(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "wanlab", "demo", "--out", str(out), "--resolution", "720P",
+                           "--duration", "2", "--seed", "1", "2"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert f"report: {out / 'report.html'}" in proc.stdout
+    page = (out / "report.html").read_text()
+    assert page.count("<video") == 2 and "source: <b>sim</b>" in page.replace("Data source", "source")
+    for png in ("contact_sheet.png", "latency_heatmap.png", "cost_heatmap.png"):
+        assert (out / png).stat().st_size > 5_000
