@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .catalog import ModelSpec, PriceTable
 from .errors import WanlabError
+from .providers.base import billed_seconds
 from .requests import Request
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 
 class BudgetExceeded(WanlabError):
@@ -66,6 +70,23 @@ def actual(spec: ModelSpec, resolution: str, billed: float | None, prices: Price
     return (price.amount, price.currency) if price is not None else (None, "")
 
 
+def actual_for(job: "Job", prices: PriceTable, region: str | None) -> tuple[float | None, str, str]:
+    """(amount, currency, basis) of a SUCCEEDED job: the host's usage fields (billed seconds) × the unit
+    price; a host that reports no billed seconds (WaveSpeed) bills the request's seconds, or the seconds
+    of the video it delivered."""
+    billed = billed_seconds(job.usage)
+    basis = "host usage"
+    if billed is None:
+        billed = billed_seconds_for(job.request, job.model)
+        basis = "request seconds (the host reports no usage)"
+        if not billed and job.video_info.get("duration"):
+            billed, basis = float(job.video_info["duration"]), "delivered video seconds"
+    amount, currency = actual(job.model, job.request.resolution, billed, prices, region)
+    if amount is not None:
+        basis += f": {billed:g} s"
+    return amount, currency, basis
+
+
 class Budget:
     """Spend so far (actual) plus what is in flight (estimated), against a limit in one currency."""
 
@@ -96,12 +117,25 @@ class Budget:
                     f"{committed - self.spent:.2f} in flight + {est.amount:.2f} for this run would exceed it")
             self.in_flight[run_id] = est.amount
 
+    def reserve(self, run_id: str, amount: float | None) -> None:
+        """Count a run that is already on the host (a resumed one) without refusing it."""
+        if self.limit is None or amount is None:
+            return
+        with self._lock:
+            self.in_flight[run_id] = amount
+
     def settle(self, run_id: str, cost: float | None) -> None:
         """A run ended: replace its reservation by what it actually cost (0 when not billed)."""
         with self._lock:
             self.in_flight.pop(run_id, None)
             if cost:
                 self.spent += cost
+
+    def __repr__(self) -> str:
+        if self.limit is None:
+            return f"Budget(no limit, {self.spent:.2f} {self.currency or ''} spent)".replace(" )", ")")
+        return (f"Budget({self.limit:.2f} {self.currency or ''}: {self.spent:.2f} spent, "
+                f"{sum(self.in_flight.values()):.2f} in flight)")
 
     @property
     def remaining(self) -> float | None:

@@ -10,7 +10,10 @@ import sys
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+if TYPE_CHECKING:
+    from .sweep import Sweep
 
 import httpx
 
@@ -142,27 +145,61 @@ class Lab:
     def models(self, mode: str | None = None) -> list[ModelSpec]:
         return catalog.models(host=self.protocol, mode=mode, region=self.region or None)
 
+    def sweep(self, base: Request, *, study: str | None = None, reuse: bool = True, **axes: Any) -> "Sweep":
+        """The grid of `base` over `axes` (resolution=[…], duration=[…], seed=[…], prompt=[…], …):
+        `.estimate()`, `.run(budget=…, max_concurrency=…)`, `.df`, `.show()`."""
+        from .sweep import Sweep
+
+        return Sweep(self, base, study=study, reuse=reuse, **axes)
+
     # -- running ---------------------------------------------------------------------------------
     def observe(self, fn: Callable[[Job, JobEvent], None]) -> None:
         """Call `fn(job, event)` for every event of every job submitted from now on (on the loop thread)."""
         self._observers.append(fn)
 
-    def estimate(self, req: "Request | Iterable[Request]") -> Estimate:
-        """What a request (or several) would cost on this Lab's host, before anything is sent."""
-        reqs = [req] if isinstance(req, Request) else list(req)
+    def estimate(self, req: "Request | Iterable[Request] | Any") -> Estimate:
+        """What a request, a list of them or a sweep (anything with `.requests` or `.expand()`) would cost on
+        this Lab's host, before anything is sent: catalog unit price × billed seconds for the resolution, per
+        model and host; `str(estimate)` names the price table's source and date. An unknown price is
+        reported as unknown (amount None), never as zero."""
+        if isinstance(req, Request):
+            reqs = [req]
+        elif hasattr(req, "requests") and not callable(req.requests):
+            reqs = list(req.requests)
+        elif callable(getattr(req, "expand", None)):
+            reqs = list(req.expand())
+        else:
+            reqs = list(req)
+        for r in reqs:
+            if not isinstance(r, Request):
+                raise TypeError(f"estimate() takes requests; got {type(r).__name__}")
         return cost.total(cost.estimate(r, self.resolve(r), self.prices, self.region or None) for r in reqs)
 
-    def submit(self, req: Request, *, study: str | None = None, tags: dict[str, Any] | None = None) -> Job:
-        """Validate, price, log, then start the job in the background; returns at once."""
+    def submit(self, req: Request, *, study: str | None = None, tags: dict[str, Any] | None = None,
+               budget: Budget | None = None) -> Job:
+        """Validate, price, log, then start the job in the background; returns at once.
+
+        Raises `BudgetExceeded` (nothing sent, nothing logged) when the estimate would take the Lab's
+        budget — or `budget`, a sweep's own `cost.Budget` — past its limit, or when actual spend has reached it."""
         spec = self.resolve(req)
         job = self._new_job(req, spec)
         est = cost.estimate(req, spec, self.prices, self.region or None)
-        self.budget.admit(job.id, est)
-        job.est_cost, job.currency = est.amount, est.currency
         params, inputs = to_record(req, self._keep)
-        self.log.record_created(job, params, inputs, study=study, base_url=self.provider.base_url,
-                                est_cost=est.amount, currency=est.currency, price_source=est.source,
-                                tags=json.dumps(tags) if tags else None)
+        budgets = [b for b in (self.budget, budget) if b is not None]
+        admitted: list[Budget] = []
+        try:
+            for b in budgets:
+                b.admit(job.id, est)
+                admitted.append(b)
+            job.budgets = admitted
+            job.est_cost, job.currency = est.amount, est.currency
+            self.log.record_created(job, params, inputs, study=study, base_url=self.provider.base_url,
+                                    est_cost=est.amount, currency=est.currency, price_source=est.source,
+                                    tags=json.dumps(tags) if tags else None)
+        except BaseException:
+            for b in admitted:
+                b.settle(job.id, None)       # release the reservation: nothing was sent
+            raise
         return self._start(job, "submit")
 
     def _new_job(self, req: Request, spec: ModelSpec, run_id: str | None = None) -> Job:
@@ -173,6 +210,7 @@ class Lab:
     def _start(self, job: Job, phase: str) -> Job:
         job.observe(self._settle)          # cost first, so the log's terminal write includes it
         job.observe(self.log.observe)
+        self.log.hold(job.id)              # heartbeat: this process keeps the row's lease while the job runs
         for fn in self._observers:
             job.observe(fn)
         self.jobs.append(job)
@@ -185,17 +223,24 @@ class Lab:
         return str(self.store.put_bytes(media.data or b"", ext))
 
     def _settle(self, job: Job, ev: JobEvent) -> None:
+        """At the end: the actual cost (from the host's usage) replaces the reservation in the budget(s).
+        FAILED, or never scheduled on the host: not billed, 0. Cancelled or unknown after it ran: the estimate,
+        assumed billed."""
         if ev.kind != "status" or not job.status.terminal or job.cost is not None:
             return
+        basis = ""
         if job.status is Status.SUCCEEDED:
-            amount, currency = cost.actual(job.model, job.request.resolution, billed_seconds(job.usage),
-                                           self.prices, self.region or None)
+            amount, currency, basis = cost.actual_for(job, self.prices, self.region or None)
+            if amount is None:          # no price row: keep the estimate rather than count it as free
+                amount, basis = job.est_cost, "estimate (no price row for the billed seconds)"
         elif job.status is Status.FAILED or job.timings["scheduled"] is None:
-            amount, currency = 0.0, job.currency       # failed or never ran: not billed
+            amount, currency, basis = 0.0, job.currency, "not billed (failed or never ran)"
         else:
             amount, currency = job.est_cost, job.currency   # cancelled/unknown after it ran: assume billed
-        job.cost, job.currency = amount, currency or job.currency
-        self.budget.settle(job.id, amount)
+            basis = f"estimate: {job.status} after it ran, assumed billed"
+        job.cost, job.currency, job.cost_basis = amount, currency or job.currency, basis
+        for b in getattr(job, "budgets", None) or [self.budget]:
+            b.settle(job.id, amount)
 
     @property
     def spent(self) -> float:
@@ -204,31 +249,41 @@ class Lab:
     def resume(self) -> list[Job]:
         """Pick up this host's unfinished runs from the log (a kernel restart, a crash): poll, download,
         or submit what never left. Runs older than the host's 24 h window become UNKNOWN, with the
-        reason. A run another live process is watching is left to it."""
+        reason. A run another live process is watching (its lease is being renewed) is left to it; so is
+        a run this Lab is already running."""
         jobs = []
         now = time.time()
+        mine = {j.id for j in self.jobs if not j.done}
         for row in self.log.unfinished():
+            if row["run_id"] in mine:
+                continue
             if row["protocol"] != self.protocol or (row["region"] or "") != self.region:
                 continue
             if row["base_url"] != self.provider.base_url:
-                if row["host"] == "sim" and self.host == "sim":
-                    self.log.update(row["run_id"], status="UNKNOWN", error_code="wanlab.SimGone",
-                                    error_message="the embedded simulator that ran this task has stopped")
+                if row["host"] == "sim" and self.host == "sim" and self.log.claim(row["run_id"]):
+                    self._end_row(row, "wanlab.SimGone", "the embedded simulator that ran this task has stopped")
                 continue
             if not self.log.claim(row["run_id"]):
-                continue
+                continue          # another process is on it
             age = now - (row["submitted"] or row["created"])
-            if row["task_id"] and age > RESULT_TTL_S:
-                self.log.update(row["run_id"], status="UNKNOWN", error_code="wanlab.Expired",
-                                error_message=f"submitted {age / 3600:.0f} h ago: past the host's 24 h window for "
-                                              f"task ids and result URLs")
+            if age > RESULT_TTL_S:
+                if row["task_id"]:
+                    why = (f"submitted {age / 3600:.0f} h ago: past the host's 24 h window for task ids and "
+                           f"result URLs")
+                elif row["status"] == "SUBMITTING":
+                    why = (f"its submit was in flight {age / 3600:.0f} h ago and the host's task list no longer "
+                           f"covers that time: it may have run (and been billed); not re-sent")
+                else:
+                    why = (f"queued {age / 3600:.0f} h ago and never sent; not sent automatically after 24 h: "
+                           f"lab.rerun({row['run_id']!r}) sends it")
+                self._end_row(row, "wanlab.Expired", why)
                 continue
             try:
                 req = from_record(row["mode"], row, json.loads(row["params"] or "{}"), json.loads(row["inputs"] or "{}"))
                 spec = catalog.get_model(row["model"], host=self.protocol)
-            except (WanlabError, ValueError) as exc:
+            except (WanlabError, ValueError, OSError) as exc:
                 self.log.update(row["run_id"], status="FAILED", error_code="wanlab.CannotResume",
-                                error_message=f"cannot rebuild the request: {exc}")
+                                error_message=f"cannot rebuild the request: {exc}", claimed_until=0.0)
                 continue
             job = self._new_job(req, spec, run_id=row["run_id"])
             for key in ("created", "started", "submitted", "scheduled"):
@@ -245,17 +300,38 @@ class Lab:
                 job.status = Status.SUBMITTING
             else:
                 phase = "submit"
+            est = Estimate(job.est_cost, job.currency, 0.0, "the log's estimate")
+            if phase == "submit":
+                try:                    # never sent: it spends only if the budget admits it now
+                    self.budget.admit(job.id, est)
+                except cost.BudgetExceeded as exc:
+                    self._end_row(row, "wanlab.BudgetExceeded", f"not sent on resume: {exc}", status="CANCELED")
+                    continue
+            else:                       # may already be running (and billed) on the host: count it
+                self.budget.reserve(job.id, job.est_cost)
+            job.budgets = [self.budget]
             job.emit("resumed", f"resumed from the log at phase {phase}")
             jobs.append(self._start(job, phase))
         return jobs
 
+    def _end_row(self, row: dict[str, Any], code: str, why: str, status: str = "UNKNOWN") -> None:
+        self.log.update(row["run_id"], status=status, error_code=code, error_message=why, claimed_until=0.0,
+                        ended=row["ended"] or time.time())
+
     def rerun(self, run_id: str, **changes: Any) -> Job:
-        """Submit a logged run again — same request and seed unless `changes` say otherwise."""
+        """Submit a logged run again — same request and seed unless `changes` say otherwise
+        (`lab.rerun(run_id, resolution="1080P")`). Local inputs come back from the media store. The new
+        run is logged under the same study, tagged with the run it reproduces."""
         row = self.log.get(run_id)
         req = from_record(row["mode"], row, json.loads(row["params"] or "{}"), json.loads(row["inputs"] or "{}"))
-        if req.seed is None and "seed" not in changes and row["seed"] is not None:
-            changes["seed"] = int(row["seed"])
-        return self.submit(req.replace(**changes) if changes else req, study=row["study"])
+        if req.seed is None and "seed" not in changes:
+            raise WanlabError(f"run {run_id} has no seed in the log (the host did not report the one it drew): "
+                              f"its video cannot be reproduced; pass seed=… to rerun it with a chosen seed")
+        tags = json.loads(row["tags"]) if row["tags"] else {}
+        if not isinstance(tags, dict):
+            tags = {"tags": tags}
+        tags["rerun_of"] = run_id
+        return self.submit(req.replace(**changes) if changes else req, study=row["study"], tags=tags)
 
     async def run(self, req: Request) -> Job:
         """`await lab.run(req)` from any event loop (a notebook cell, pytest-asyncio, a script's)."""

@@ -89,11 +89,24 @@ def default_home() -> Path:
 
 
 class ExperimentLog:
-    def __init__(self, path: str | os.PathLike | None = None):
+    """`lease_s`: how long a claim on a row lasts without renewal (default `$WANLAB_LEASE_S` or 60 s). While
+    a job of this process runs, a heartbeat thread renews its row's lease every `lease_s / 4`; a process
+    that dies stops renewing, and after `lease_s` another process's `lab.resume()` may take the row."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, lease_s: float | None = None):
         home = default_home()
         self.path = Path(path) if path is not None else home / "runs.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if lease_s is None:
+            lease_s = float(os.environ.get("WANLAB_LEASE_S") or LEASE_S)
+        if not lease_s > 0:
+            raise ValueError(f"lease_s={lease_s!r} must be > 0 seconds")
+        self.lease_s = float(lease_s)
+        self._held: set[str] = set()          # rows whose jobs run in this process: the heartbeat renews them
+        self._beat: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closed = False
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -106,8 +119,23 @@ class ExperimentLog:
             for c, t, _ in COLUMNS:       # an older file gains new columns
                 if c not in have:
                     self._conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
+            if "seq" not in have:       # the change counter behind the DataFrame cache (not a df column)
+                self._conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
+            self._conn.execute("UPDATE runs SET seq = rowid WHERE seq IS NULL")
             self._conn.execute("CREATE INDEX IF NOT EXISTS runs_status ON runs(status)")
             self._conn.execute("CREATE INDEX IF NOT EXISTS runs_task ON runs(task_id)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_created ON runs(created)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq)")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", [uuid.uuid4().hex])
+            self.log_id = self._conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0]
+        self.cache_path = self.path.with_name(self.path.name + ".df.arrow")
+        self._mem: tuple[int, "pd.DataFrame"] | None = None     # (seq high-water mark, frame)
+
+    def _repr_html_(self) -> str:
+        from .ui.video import log_html
+
+        return log_html(self)
 
     def __repr__(self) -> str:
         return f"ExperimentLog({str(self.path)!r}, rows={len(self)})"
@@ -117,6 +145,8 @@ class ExperimentLog:
             return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
     def close(self) -> None:
+        self._closed = True
+        self._wake.set()
         with self._lock:
             self._conn.close()
 
@@ -126,11 +156,12 @@ class ExperimentLog:
         with self._lock:
             if insert:
                 cols = ["run_id", *values]
-                self._conn.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                                   [run_id, *values.values()])
+                self._conn.execute(f"INSERT INTO runs ({', '.join(cols)}, seq) VALUES ({', '.join('?' * len(cols))}, "
+                                   f"{_NEXT_SEQ})", [run_id, *values.values()])
             else:
                 sets = ", ".join(f"{k} = ?" for k in values)
-                self._conn.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*values.values(), run_id])
+                self._conn.execute(f"UPDATE runs SET {sets}, seq = {_NEXT_SEQ} WHERE run_id = ?",
+                                   [*values.values(), run_id])
 
     def insert(self, row: dict[str, Any]) -> None:
         """One durable row (a commit per call)."""
@@ -153,7 +184,7 @@ class ExperimentLog:
                "duration": req.duration, "seed": req.seed, "params": json.dumps(params, default=str),
                "inputs": json.dumps(inputs, default=str), "fingerprint": req.fingerprint(),
                "status": str(job.status), "polls": 0, "retries": 0, "claimed_by": self.owner,
-               "claimed_until": time.time() + LEASE_S}
+               "claimed_until": time.time() + self.lease_s}
         row.update(extra)
         self.insert(row)
 
@@ -164,7 +195,13 @@ class ExperimentLog:
             values.update(task_id=job.task_id, request_id=job.request_id, submitted=job.timings["submitted"],
                           status=str(job.status))
         elif ev.kind == "status":
-            values.update(status=str(job.status), polls=job.polls,
+            status = job.status
+            if status is Status.SUCCEEDED and job.video_path is None:
+                # The host says SUCCEEDED before the file is here (the job's status passes SUCCEEDED →
+                # DOWNLOADING → SUCCEEDED): the row stays unfinished until the file is verified, so a
+                # crash in between leaves it for resume(), not a SUCCEEDED row without a video.
+                status = Status.DOWNLOADING
+            values.update(status=str(status), polls=job.polls,
                           **{k: job.timings[k] for k in ("started", "scheduled", "ended")})
             if job.task_id:
                 values["task_id"] = job.task_id
@@ -176,11 +213,18 @@ class ExperimentLog:
             if job.error is not None:
                 values["error_code"] = job.error_code or type(job.error).__name__
                 values["error_message"] = str(job.error)
+            if job.seed is not None and job.request.seed is None:
+                values["seed"] = job.seed          # the seed the host drew: rerun() reproduces it
             values.update(latency_s=job.latency, queue_s=job.queue_time, run_s=job.run_time)
-            if job.status.terminal:
+            if status.terminal:
                 values["claimed_until"] = 0.0
+                self.release(job.id)
             if getattr(job, "cost", None) is not None:
                 values["cost"] = job.cost
+                if job.currency:
+                    values["currency"] = job.currency
+                if getattr(job, "cost_basis", None):
+                    values["price_source"] = job.cost_basis
         elif ev.kind == "downloaded":
             info = job.video_info
             values.update(path=str(job.video_path), sha256=job.sha256, bytes=job.bytes, downloaded=job.timings[
@@ -188,25 +232,79 @@ class ExperimentLog:
                 frames=info.get("frames"), video_seconds=info.get("duration"))
         elif ev.kind == "retry":
             with self._lock:
-                self._conn.execute("UPDATE runs SET retries = COALESCE(retries, 0) + 1 WHERE run_id = ?", [job.id])
+                self._conn.execute(f"UPDATE runs SET retries = COALESCE(retries, 0) + 1, seq = {_NEXT_SEQ} "
+                                   "WHERE run_id = ?", [job.id])
             return
         elif ev.kind == "detached":
+            self.release(job.id)
             values["claimed_until"] = 0.0
         elif ev.kind == "heartbeat":
-            values["claimed_until"] = time.time() + LEASE_S
+            values["claimed_until"] = time.time() + self.lease_s
         if values:
             self.update(job.id, **values)
 
     # -- leases (two kernels, one log) -----------------------------------------------------------
     def claim(self, run_id: str) -> bool:
-        """Take the lease on a row unless another live process holds it."""
+        """Take the lease on a row unless someone holds it: a lease ends when its holder stops renewing it
+        (the process died or closed its Lab) or the job ended. Atomic across processes."""
         now = time.time()
         with self._lock:
             cur = self._conn.execute(
-                "UPDATE runs SET claimed_by = ?, claimed_until = ? WHERE run_id = ? AND "
-                "(claimed_by IS NULL OR claimed_by = ? OR COALESCE(claimed_until, 0) < ?)",
-                [self.owner, now + LEASE_S, run_id, self.owner, now])
+                f"UPDATE runs SET claimed_by = ?, claimed_until = ?, seq = {_NEXT_SEQ} WHERE run_id = ? AND "
+                "(claimed_by IS NULL OR COALESCE(claimed_until, 0) < ?)",
+                [self.owner, now + self.lease_s, run_id, now])
             return cur.rowcount == 1
+
+    def hold(self, run_id: str) -> None:
+        """A job of this process is running this row: keep its lease alive until `release`."""
+        with self._lock:
+            self._held.add(run_id)
+            alive = self._beat is not None and self._beat.is_alive()
+            if not alive and not self._closed:
+                self._beat = threading.Thread(target=self._heartbeat, name="wanlab-log-lease", daemon=True)
+                self._beat.start()
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            self._held.discard(run_id)
+
+    def renew(self) -> list[str]:
+        """Extend the leases of the rows held here; returns the ids whose lease another process took
+        (after this one stalled longer than `lease_s`)."""
+        with self._lock:
+            held = sorted(self._held)
+            if not held or self._closed:
+                return []
+            lost = []
+            for i in range(0, len(held), 500):
+                chunk = held[i:i + 500]
+                marks = ", ".join("?" * len(chunk))
+                self._conn.execute(f"UPDATE runs SET claimed_until = ?, seq = {_NEXT_SEQ} WHERE run_id IN ({marks}) "
+                                   f"AND claimed_by = ?",
+                                   [time.time() + self.lease_s, *chunk, self.owner])
+                mine = {r[0] for r in self._conn.execute(
+                    f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND claimed_by = ?", [*chunk, self.owner])}
+                lost += [r for r in chunk if r not in mine]
+            self._held.difference_update(lost)
+            return lost
+
+    def _heartbeat(self) -> None:
+        """Renew held leases every lease_s/4; ends when nothing is held (hold() starts it again)."""
+        while not self._closed:
+            self._wake.wait(self.lease_s / 4)
+            if self._closed:
+                return
+            try:
+                lost = self.renew()
+            except sqlite3.Error:
+                continue            # busy or closing: try again next beat, well within the lease
+            if lost:
+                import logging
+                logging.getLogger("wanlab").warning("another process took the lease on run(s) %s", ", ".join(lost))
+            with self._lock:
+                if not self._held:
+                    self._beat = None
+                    return
 
     # -- reading ---------------------------------------------------------------------------------
     def rows(self, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -234,29 +332,105 @@ class ExperimentLog:
 
     def frame(self, where: str = "", params: Iterable[Any] = ()) -> "pd.DataFrame":
         """The log as a typed DataFrame: categorical resolution (ordered 480P < 720P < 1080P), nullable
-        integers, tz-aware UTC datetimes."""
+        integers, tz-aware UTC datetimes. Without `where`, the whole log comes from a typed Arrow snapshot
+        (`runs.sqlite.df.arrow`, in memory after the first call) plus the rows changed since, found by a
+        change counter that every write bumps inside its transaction — so it is exact across processes."""
+        if not where:
+            return self._full_frame()
+        sql = f"SELECT {', '.join(NAMES)} FROM runs WHERE {where} ORDER BY created"
+        with self._lock:
+            data = self._conn.execute(sql, list(params)).fetchall()
+        return _from_rows(data)
+
+    def _full_frame(self) -> "pd.DataFrame":
         import pandas as pd
 
-        sql = f"SELECT {', '.join(NAMES)} FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY created"
+        base = self._mem if self._mem is not None else self._read_cache()
+        sql = f"SELECT {', '.join(NAMES)} FROM runs"
         with self._lock:
-            cur = self._conn.execute(sql, list(params))
-            data = cur.fetchall()
-        raw = pd.DataFrame.from_records(data, columns=NAMES)
-        return _typed(raw)
+            self._conn.execute("BEGIN")          # one read snapshot for the counts and the rows
+            try:
+                hw, count = self._conn.execute("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM runs").fetchone()
+                if base is not None and base[0] > hw:
+                    base = None                 # the file was replaced: the snapshot is of another log
+                data = self._conn.execute(sql + (" WHERE seq > ?" if base is not None else "") + " ORDER BY created",
+                                          [base[0]] if base is not None else []).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        delta = _from_rows(data)
+        if base is None:
+            out = delta
+        elif not len(delta):
+            out = base[1]
+        else:
+            old = base[1]
+            old = old[~old["run_id"].isin(delta["run_id"])]
+            out = pd.concat([old, delta], ignore_index=True)
+            for name, _, kind in COLUMNS:   # concat of categoricals with different categories gives object
+                if kind == "category" and out[name].dtype != "category":
+                    out[name] = out[name].astype("category")
+            out = out.sort_values("created", kind="stable", ignore_index=True)
+        if len(out) != count:              # should not happen; never serve a wrong frame
+            with self._lock:
+                data = self._conn.execute(sql + " ORDER BY created").fetchall()
+            out, delta, base = _from_rows(data), None, None
+            hw = None
+        if hw is not None:
+            self._mem = (hw, out)
+            if base is None or len(delta) > max(1000, count // 50):
+                self._write_cache(hw, out)
+        return out.copy(deep=False)
 
-    def filter(self, **equals: Any) -> "pd.DataFrame":
-        """Rows where each column equals the value (a list means any of them): log.filter(status="FAILED")."""
+    def _read_cache(self) -> "tuple[int, pd.DataFrame] | None":
+        try:
+            import pyarrow.feather as feather
+
+            table = feather.read_table(self.cache_path, memory_map=False)
+            meta = table.schema.metadata or {}
+            if meta.get(b"wanlab.log_id", b"").decode() != self.log_id or \
+                    meta.get(b"wanlab.schema", b"").decode() != _SCHEMA_ID:
+                return None
+            return int(meta[b"wanlab.hw"]), table.to_pandas()
+        except Exception:                  # absent, partial, pyarrow missing: load from SQLite
+            return None
+
+    def _write_cache(self, hw: int, frame: "pd.DataFrame") -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.feather as feather
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            meta = dict(table.schema.metadata or {})
+            meta.update({b"wanlab.hw": str(hw).encode(), b"wanlab.log_id": self.log_id.encode(),
+                         b"wanlab.schema": _SCHEMA_ID.encode()})
+            tmp = self.cache_path.with_name(f".{self.cache_path.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")
+            feather.write_feather(table.replace_schema_metadata(meta), tmp, compression="uncompressed")
+            os.replace(tmp, self.cache_path)
+        except Exception:
+            pass                            # a cache is an optimisation: never fail a read over it
+
+    def filter(self, since: Any = None, until: Any = None, **equals: Any) -> "pd.DataFrame":
+        """Rows where each column equals the value (a list means any of them), created in [since, until)
+        (datetimes, pandas Timestamps or epoch seconds): `log.filter(status="FAILED")`,
+        `log.filter(study="kites", resolution=["720P", "1080P"], since="2026-07-01")`."""
         clauses, params = [], []
         for col, value in equals.items():
             if col not in NAMES:
                 raise KeyError(f"{col!r} is not a log column; columns: {', '.join(NAMES)}")
             if isinstance(value, (list, tuple, set)):
+                value = list(value)
                 clauses.append(f"{col} IN ({', '.join('?' * len(value))})")
-                params += list(value)
+                params += value
+            elif value is None:
+                clauses.append(f"{col} IS NULL")
             else:
                 clauses.append(f"{col} = ?")
                 params.append(value)
-        return self.frame(" AND ".join(clauses), params)
+        for bound, op in ((since, ">="), (until, "<")):
+            if bound is not None:
+                clauses.append(f"created {op} ?")
+                params.append(_epoch(bound))
+        return self.frame(" AND ".join(clauses) or "1 = 1", params)
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         self.df.to_csv(path, index=False)
@@ -299,6 +473,25 @@ class ExperimentLog:
 
 
 LEASE_S = 60.0
+_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
+_SCHEMA_ID = "1:" + ",".join(f"{c}/{k}" for c, _, k in COLUMNS)
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.timestamp()
+
+
+def _from_rows(data: list[tuple]) -> "pd.DataFrame":
+    import pandas as pd
+
+    return _typed(pd.DataFrame.from_records(data, columns=NAMES))
 
 
 def _typed(raw: "pd.DataFrame") -> "pd.DataFrame":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,10 +41,38 @@ class MediaStore:
         final = self.path_for(sha, ext)
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_suffix(final.suffix + ".tmp")
+            tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")   # kernels may race
             tmp.write_bytes(data)
             os.replace(tmp, final)
         return final
+
+    def probe(self, video: str | os.PathLike) -> dict:
+        """Duration (s), width, height, fps, codec, frames and sha256 of a video, read with PyAV (every
+        frame is decoded, so a truncated file fails with ValueError)."""
+        from .video import probe_file
+
+        return probe_file(video)
+
+    def verify(self, video: str | os.PathLike) -> bool:
+        """Does the file still hash to the name it is stored under?"""
+        video = Path(video)
+        h = hashlib.sha256()
+        with open(video, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest() == video.stem
+
+    def contact_sheet(self, runs, out: str | os.PathLike | None = None, **kw) -> Path | bytes:
+        """A PNG of one frame per run: `runs` is a log DataFrame (`lab.log.df`, a filter of it), jobs, or
+        paths. Labels show seed and resolution when known. Written to `out`, or under the store's
+        `sheets/` (named by the runs' content) when `out` is None."""
+        videos, labels = _videos_and_labels(runs)
+        if out is None:
+            key = hashlib.sha256("\n".join(map(str, videos)).encode()).hexdigest()[:16]
+            out = self.root / "sheets" / f"{key}.png"
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+        given = kw.pop("labels", None)
+        return contact_sheet(videos, labels if given is None else given, out=out, **kw)
 
     def poster(self, video: str | os.PathLike, at: float = 0.5, width: int = 480) -> Path:
         """A JPEG of the frame nearest `at` seconds, next to the video (cached)."""
@@ -57,6 +86,36 @@ class MediaStore:
             os.replace(tmp, out)
         return out
 
+
+def _videos_and_labels(runs) -> tuple[list[str], list[str]]:
+    if hasattr(runs, "to_dict") and hasattr(runs, "columns"):          # a DataFrame of log rows
+        rows = runs.to_dict("records")
+        rows = [r for r in rows if isinstance(r.get("path"), str) and r.get("path")]
+        return [r["path"] for r in rows], [_label(r.get("run_id"), r.get("seed"), r.get("resolution")) for r in rows]
+    videos, labels = [], []
+    for r in runs:
+        path = getattr(r, "video_path", None)
+        if path is not None or hasattr(r, "request"):                   # a Job
+            if path is None:
+                continue
+            videos.append(str(path))
+            labels.append(_label(r.id, r.seed, r.request.resolution))
+        else:
+            videos.append(str(r))
+            labels.append(Path(str(r)).stem[:12])
+    return videos, labels
+
+
+def _label(run_id, seed, resolution) -> str:
+    parts = [str(run_id)[:8] if run_id else ""]
+    if seed is not None and seed == seed:          # not NA
+        try:
+            parts.append(f"seed {int(seed)}")
+        except (TypeError, ValueError):
+            pass
+    if isinstance(resolution, str):
+        parts.append(resolution)
+    return " · ".join(p for p in parts if p)
 
 def frame_at(video: str | os.PathLike, at: float = 0.5):
     """The decoded frame nearest `at` seconds, as a PIL image."""
