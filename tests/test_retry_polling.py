@@ -143,22 +143,23 @@ def test_eta_first_poll_is_early():
     assert EtaPoll(expected=10).next_delay(_state(expected=120)) == pytest.approx(3.0)
 
 
-def test_eta_pending_waits_a_quarter_capped():
+def test_eta_pending_gaps_start_short_and_grow_capped():
     p = EtaPoll()
-    assert p.next_delay(_state(polls=1, status=Status.PENDING, expected=40)) == 10.0
-    assert p.next_delay(_state(polls=1, status=Status.PENDING, expected=400)) == 30.0
-    assert p.next_delay(_state(polls=1, status=Status.PENDING, expected=2)) == 1.5
+    assert p.next_delay(_state(polls=1, status=Status.PENDING, expected=120)) == pytest.approx(6.0)
+    assert p.next_delay(_state(polls=2, status=Status.PENDING, expected=120)) == pytest.approx(12.0)
+    assert p.next_delay(_state(polls=4, status=Status.PENDING, expected=120)) == 30.0      # capped
+    assert p.next_delay(_state(polls=1, status=Status.PENDING, expected=2)) == 1.5         # never under a gap
 
 
 def test_eta_sleeps_through_the_certain_part_then_polls_densely():
     p = EtaPoll()
-    # sleep to 3 gaps before the expected end (120 − 4.5), then poll every gap
-    assert p.next_delay(_state(polls=1, since_running=0.0, status=Status.RUNNING)) == pytest.approx(115.5)
-    assert p.next_delay(_state(polls=2, since_running=110.0, status=Status.RUNNING)) == pytest.approx(5.5)
-    assert p.next_delay(_state(polls=3, since_running=117.0, status=Status.RUNNING)) == 1.5
+    # sleep to one gap before the expected end (120 − 1.5), then poll every gap
+    assert p.next_delay(_state(polls=1, since_running=0.0, status=Status.RUNNING)) == pytest.approx(118.5)
+    assert p.next_delay(_state(polls=2, since_running=110.0, status=Status.RUNNING)) == pytest.approx(8.5)
+    assert p.next_delay(_state(polls=3, since_running=119.0, status=Status.RUNNING)) == 1.5
     # `expected` overrides the catalog's estimate
     assert EtaPoll(expected=60).next_delay(_state(polls=1, since_running=0.0, status=Status.RUNNING)) == \
-        pytest.approx(55.5)
+        pytest.approx(58.5)
 
 
 @pytest.mark.parametrize("queue", [0.0, 10.0])

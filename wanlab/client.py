@@ -175,7 +175,6 @@ class ApiClient:
                 await self._slots.acquire()
                 holding = True
             if phase == "submit":
-                job.set_status(Status.SUBMITTING)
                 urls = await self._upload_all(job)
                 snap = await self._submit(job, urls)
             elif phase == "reconcile":
@@ -187,8 +186,7 @@ class ApiClient:
             if holding:
                 self._slots.release()
                 holding = False
-            if snap.status is Status.SUCCEEDED:
-                job.set_status(Status.DOWNLOADING)
+            if snap.status is Status.SUCCEEDED:      # the job shows DOWNLOADING until the file is verified
                 await self.download(job)
                 job.set_status(Status.SUCCEEDED)
         except asyncio.CancelledError:
@@ -225,7 +223,6 @@ class ApiClient:
             snap = await self._reconcile(job, sent_ms, "the process that sent it ended before the answer")
         if snap is not None:
             return self._accepted(job, snap)
-        job.set_status(Status.SUBMITTING)
         return await self._submit(job, await self._upload_all(job))
 
     async def _upload_all(self, job: Job) -> list[str]:
@@ -258,6 +255,10 @@ class ApiClient:
             while True:
                 attempt += 1
                 await self._submit_rate.acquire()
+                if job.status is not Status.SUBMITTING:
+                    # only now may the host have it: a crash before this leaves a QUEUED row (safe to send),
+                    # after it a SUBMITTING row (reconciled against the host's list on resume)
+                    job.set_status(Status.SUBMITTING)
                 sent_ms = int(time.time() * 1000)
                 retry_after: float | None = None
                 self.stats["submits"] += 1
@@ -331,14 +332,19 @@ class ApiClient:
                 if not more or page >= 20:
                     break
                 page += 1
+            snaps = {}
+            for t in candidates[:10]:
+                snap = self.provider.parse_query(await self.call(self.provider.query(t.task_id), job), t.task_id)
+                theirs = (snap.raw.get("output") or {}).get("orig_prompt") if isinstance(snap.raw, dict) else None
+                if theirs is None or theirs == job.request.wire_prompt():   # unknown until it ends, or ours
+                    snaps[t.task_id] = replace(snap, request_id=snap.request_id or t.request_id)
+            candidates = [t for t in candidates if t.task_id in snaps]
             if len(candidates) == 1:
                 self.stats["reconciled"] += 1
                 t = candidates[0]
                 job.emit("reconciled", f"submit ended ambiguously ({why}); the host lists task {t.task_id} "
                                        f"created then: adopted, not re-sent", task_id=t.task_id)
-                resp = await self.call(self.provider.query(t.task_id), job)
-                snap = self.provider.parse_query(resp, t.task_id)
-                return replace(snap, request_id=snap.request_id or t.request_id)
+                return snaps[t.task_id]
             if len(candidates) > 1:
                 raise UnconfirmedSubmit(
                     f"submit ended ambiguously ({why}) and the host lists {len(candidates)} unknown "

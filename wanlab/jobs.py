@@ -189,8 +189,10 @@ class Job:
         if snap.status is Status.UNKNOWN and self.error is None:
             self.error = JobFailed(f"{self.host} answers UNKNOWN for task {self.task_id}: never seen, or older than "
                                    f"the host's 24 h window", code="UNKNOWN", status="UNKNOWN")
-        if snap.status is not self.status:
-            self.set_status(snap.status)
+        # SUCCEEDED on the host means "download now": the job is SUCCEEDED once its file is verified
+        status = Status.DOWNLOADING if snap.status is Status.SUCCEEDED else snap.status
+        if status is not self.status:
+            self.set_status(status)
 
     def finish(self) -> None:
         if not self._done.done():

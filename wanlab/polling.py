@@ -60,17 +60,19 @@ class EtaPoll:
     expected: float | None = None
     first: float = 3.0
     gap: float = 1.5
-    lead_in: int = 3
+    lead_in: int = 1
     max_gap: float = 30.0
-    pending_fraction: float = 0.25
+    pending_fraction: float = 0.05
 
     def next_delay(self, state: PollState) -> float:
         run = self.expected if self.expected is not None else state.expected_run
         if state.polls == 0:
             return min(self.first, run * 0.85)
         if state.since_running is None:
-            if state.status is Status.PENDING:       # queued on the host: the run has not started
-                return min(self.max_gap, max(self.gap, run * self.pending_fraction))
+            if state.status is Status.PENDING:
+                # queued on the host: short gaps first (without host times, the run's start is only known
+                # to within the gap around it), growing for a long queue
+                return min(self.max_gap, max(self.gap, run * self.pending_fraction * 2 ** (state.polls - 1)))
             elapsed = state.since_submit
         else:
             elapsed = state.since_running

@@ -2,16 +2,16 @@
 the host's limits (and a budget), and collect the runs as one tidy DataFrame."""
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from queue import Empty, Queue
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .cost import Budget, BudgetExceeded, Estimate, total
 from .errors import ValidationError
-from .jobs import Job
+from .jobs import Job, JobEvent
 from .providers.base import Status
 from .requests import Request
 
@@ -88,42 +88,51 @@ class Sweep:
         reused = self._reusable()
         for i, run_id in reused.items():
             self.run_ids[i] = run_id
-        todo = [i for i in range(len(self)) if i not in reused]
+        queue = [i for i in range(len(self)) if i not in reused]
         limit = max_concurrency or self.lab.client.limits.concurrent_jobs
         guard = Budget(budget)
         bar = _Progress(len(self), len(reused), progress)
-        in_flight: dict[concurrent.futures.Future, int] = {}
+        events: "Queue[tuple[str, int]]" = Queue()
+        on_host: set[int] = set()       # submitted, not yet DOWNLOADING: what max_concurrency counts
+        unfinished: set[int] = set()
         deadline = None if timeout is None else time.monotonic() + timeout
         stopped = ""
+
+        def watch(i: int) -> Callable[[Job, JobEvent], None]:
+            def on_event(job: Job, ev: JobEvent) -> None:     # on the Lab's loop thread: only enqueue
+                if ev.kind == "status" and (job.status is Status.DOWNLOADING or job.status.terminal):
+                    events.put(("slot", i))
+            return on_event
+
         try:
-            queue = list(todo)
-            while queue or in_flight:
-                while queue and len(in_flight) < limit and not stopped:
+            while queue or unfinished:
+                while queue and len(on_host) < limit and not stopped:
                     i = queue[0]
-                    req = self.requests[i]
                     try:
-                        guard.admit(str(i), self.lab.estimate(req))
-                        job = self.lab.submit(req, study=self.study, tags={"sweep_cell": self.cells[i]})
+                        job = self.lab.submit(self.requests[i], study=self.study, budget=guard,
+                                              tags={"sweep_cell": self.cells[i]})
                     except BudgetExceeded as exc:
-                        if not in_flight:        # nothing left to free up room: the budget is spent
+                        if not unfinished:       # nothing left to free up room: the budget is spent
                             stopped = str(exc)
                         break                    # else wait: actual costs may come in under the estimates
                     queue.pop(0)
                     self.jobs[i], self.run_ids[i] = job, job.id
-                    in_flight[job._done] = i
-                if stopped and not in_flight:
+                    on_host.add(i)
+                    unfinished.add(i)
+                    job.observe(watch(i))
+                    job._done.add_done_callback(lambda _f, i=i: events.put(("done", i)))
+                if stopped and not unfinished:
                     break
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                done, _ = concurrent.futures.wait(list(in_flight), timeout=min(wait or 1.0, 1.0),
-                                                  return_when=concurrent.futures.FIRST_COMPLETED)
-                for fut in done:
-                    i = in_flight.pop(fut)
-                    job = self.jobs[i]
-                    assert job is not None
-                    guard.settle(str(i), job.cost)
+                try:
+                    kind, i = events.get(timeout=1.0)
+                    on_host.discard(i)           # a downloading job no longer holds a host slot
+                    if kind == "done":
+                        unfinished.discard(i)
+                except Empty:
+                    pass
                 bar.update(self.jobs, guard.spent)
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"sweep {self.study} not done after {timeout} s; {len(in_flight)} jobs "
+                    raise TimeoutError(f"sweep {self.study} not done after {timeout} s; {len(unfinished)} jobs "
                                        f"still running (they stay in the log)")
         finally:
             bar.close(self.jobs, guard.spent, stopped)

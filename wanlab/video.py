@@ -7,8 +7,8 @@ from typing import Any
 
 
 def probe_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Width, height, fps, frames, duration, codec and sha256 of an MP4; ValueError when it does not
-    decode (a truncated or corrupt file fails here: the last frame is decoded, not just the header)."""
+    """Width, height, fps, frames, duration, codec and sha256 of an MP4; ValueError when it is not a
+    complete, playable MP4 (every packet the index lists must be present, and the first frame decode)."""
     import av
 
     h = hashlib.sha256()
@@ -21,9 +21,21 @@ def probe_file(path: str | os.PathLike) -> dict[str, Any]:
                 raise ValueError(f"container is {container.format.name}, not MP4")
             stream = container.streams.video[0]
             cc = stream.codec_context
-            frames = 0
-            for _ in container.decode(stream):
+            # Demux every packet (cheap: no decoding) and decode only the first frame: a cut or corrupt
+            # file shows as missing packets against the index, or as a first frame that does not decode.
+            frames, decoded = 0, False
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
                 frames += 1
+                if not decoded:
+                    decoded = bool(packet.decode())
+            if stream.frames and frames < stream.frames:
+                raise ValueError(f"{frames} of {stream.frames} frames present: the file is cut short")
+            if not decoded and frames:
+                for _ in container.decode(stream):     # the decoder may need a few packets first
+                    decoded = True
+                    break
             fps = float(stream.average_rate) if stream.average_rate else 0.0
             duration = (float(container.duration) / 1e6) if container.duration else (frames / fps if fps else 0.0)
             info = {"width": cc.width, "height": cc.height, "fps": round(fps, 3), "frames": frames,
