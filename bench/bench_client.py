@@ -1,0 +1,221 @@
+"""Benchmark (not a test): the client's own cost — CPU per job and memory with 1,000 jobs in flight.
+
+The sim runs in a SEPARATE process (this script re-launched with `--serve`, a `SimServer` with
+TCP_NODELAY fixed and its rate limits raised; `wanlab sim` has no flags for the rate limits), so only
+the client's CPU is counted: `resource.getrusage(RUSAGE_SELF)` user + system time of this process
+(the Lab's loop thread, the log writer, downloads, sha256 and the MP4 probe) from the first submit
+to the last job done, divided by the jobs.
+
+Memory: RSS (VmRSS, /proc/self/status) after a warm-up job (imports, loop, log, httpx pool all
+alive) versus with 1,000 jobs submitted and PENDING/RUNNING on the sim (sim concurrency 2,000, time
+scale 1: the jobs run for minutes), then the Lab is closed (jobs detach).
+
+    python bench/bench_client.py                 # 200 jobs for CPU, 1000 in flight for memory
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+KEY = "sk-bench-client"
+GOAL_CPU_MS, GOAL_MB = 5.0, 50.0
+
+
+def serve(settings_json: str) -> None:
+    from wanlab.sim import SimServer
+
+    class NoDelaySim(SimServer):
+        def bind(self) -> socket.socket:
+            if self._sock is None:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.host, self.port))
+                sock.listen(4096)
+                sock.setblocking(False)
+                self.port = sock.getsockname()[1]
+                self._sock = sock
+                self.app.public_url = self.url
+            return self._sock
+
+    sim = NoDelaySim(**json.loads(settings_json))
+    sim.bind()
+    print(f"URL {sim.dashscope_url()}", flush=True)
+    sim.serve_forever("warning")
+
+
+class SimProcess:
+    def __init__(self, **settings):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", json.dumps(settings)],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("URL "):
+            self.proc.kill()
+            raise RuntimeError(f"sim did not start: {line!r}")
+        self.url = line.split()[1]
+
+    def stats(self) -> dict:
+        import httpx
+        return httpx.get(self.url.rsplit("/api/v1", 1)[0] + "/_sim/stats", timeout=30).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def rss_mb() -> tuple[float, float]:
+    vals = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            vals[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
+
+
+def cpu_s() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def make_lab(url: str, scale: float, policy, concurrency: int, home: str):
+    from wanlab import Lab, Limits, RetryPolicy
+    return Lab(provider="dashscope", api_key=KEY, base_url=url, time_scale=scale, poll=policy,
+               limits=Limits(submits_per_s=200, queries_per_s=2000, concurrent_jobs=concurrency),
+               retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True)
+
+
+def cpu_per_job(args: argparse.Namespace, name: str, policy) -> dict:
+    from wanlab import T2V, Status
+    from wanlab.video import probe_file
+
+    scale = args.time_scale
+    sim = SimProcess(time_scale=scale, seed=1, dashscope_concurrency=args.cpu_concurrency,
+                     dashscope_submits_per_s=None, dashscope_queries_per_s=None)
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            lab = make_lab(sim.url, scale, policy, args.cpu_concurrency, home)
+            try:
+                lab.run_sync(T2V("warm-up", resolution="720P", duration=2, seed=1), timeout=120)   # imports, pools
+                reqs = [T2V(f"cpu job {i}", resolution="720P", duration=2, seed=i % 4) for i in range(args.cpu_jobs)]
+                c0, t0 = cpu_s(), time.monotonic()
+                jobs = [lab.submit(r) for r in reqs]
+                lab.wait(jobs, timeout=1200)
+                cpu, wall = cpu_s() - c0, time.monotonic() - t0
+                assert all(j.status is Status.SUCCEEDED for j in jobs)
+                polls = statistics.fmean(j.polls for j in jobs)
+                path = jobs[0].video_path
+                p0 = cpu_s()
+                for _ in range(10):
+                    probe_file(path)
+                probe_ms = (cpu_s() - p0) / 10 * 1000
+                size = jobs[0].bytes
+            finally:
+                lab.close()
+    finally:
+        sim.stop()
+    per = cpu / args.cpu_jobs * 1000
+    row = {"policy": name, "jobs": args.cpu_jobs, "cpu_ms_per_job": round(per, 2),
+           "probe_cpu_ms_per_file": round(probe_ms, 2), "cpu_ms_per_job_without_probe": round(per - probe_ms, 2),
+           "polls_per_job": round(polls, 2), "mp4_bytes": size, "wall_s": round(wall, 1),
+           "meets_goal": per <= GOAL_CPU_MS}
+    print(f"  CPU {name:28} {per:7.2f} ms/job  (probe_file {probe_ms:.1f} ms of it; {polls:.1f} polls/job)", flush=True)
+    return row
+
+
+def memory_in_flight(args: argparse.Namespace) -> dict:
+    from wanlab import T2V, EtaPoll, Status
+
+    n = args.inflight
+    sim = SimProcess(time_scale=1.0, seed=1, dashscope_concurrency=n * 2, dashscope_submits_per_s=None,
+                     dashscope_queries_per_s=None)
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            lab = make_lab(sim.url, 1.0, EtaPoll(), n * 2, home)
+            try:
+                # warm-up at scale 1 would take 90 s: one fast job on a throwaway sim instead
+                warm = SimProcess(time_scale=0.01, seed=1)
+                try:
+                    wl = make_lab(warm.url, 0.01, EtaPoll(), 5, home + "/warm")
+                    wl.run_sync(T2V("warm-up", resolution="720P", duration=2, seed=1), timeout=120)
+                    wl.close()
+                finally:
+                    warm.stop()
+                rss0, _ = rss_mb()
+                t0 = time.monotonic()
+                jobs = [lab.submit(T2V(f"in flight {i}", resolution="720P", duration=15, seed=i)) for i in range(n)]
+                while sum(1 for j in jobs if j.task_id) < n and time.monotonic() - t0 < 300:
+                    time.sleep(0.5)
+                submitted_s = time.monotonic() - t0
+                time.sleep(args.settle)          # first polls done, the log written, pools settled
+                statuses = {}
+                for j in jobs:
+                    statuses[str(j.status)] = statuses.get(str(j.status), 0) + 1
+                rss1, hwm = rss_mb()
+                sim_stats = sim.stats()
+            finally:
+                lab.close()                      # detaches: the tasks stay on the sim
+    finally:
+        sim.stop()
+    delta = rss1 - rss0
+    row = {"jobs_in_flight": n, "rss_before_mb": round(rss0, 1), "rss_in_flight_mb": round(rss1, 1),
+           "rss_delta_mb": round(delta, 1), "kb_per_job": round(delta * 1024 / n, 1), "peak_rss_mb": round(hwm, 1),
+           "client_statuses": statuses, "sim_tasks": sim_stats["tasks"], "submit_all_s": round(submitted_s, 1),
+           "meets_goal": delta <= GOAL_MB}
+    print(f"  memory: {n} in flight ({statuses}): RSS {rss0:.1f} → {rss1:.1f} MB, Δ {delta:.1f} MB "
+          f"({row['kb_per_job']} kB/job), peak {hwm:.1f} MB", flush=True)
+    return row
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+        return
+    from wanlab import EtaPoll, HostCadence
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu-jobs", type=int, default=200)
+    ap.add_argument("--cpu-concurrency", type=int, default=50)
+    ap.add_argument("--time-scale", type=float, default=0.01)
+    ap.add_argument("--inflight", type=int, default=1000)
+    ap.add_argument("--settle", type=float, default=10.0, help="seconds to wait with all jobs in flight")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "client.json")
+    args = ap.parse_args()
+    print(f"client cost: sim in a separate process; CPU over {args.cpu_jobs} jobs (wan2.7-t2v 720P 2 s, time scale "
+          f"{args.time_scale}); memory with {args.inflight} jobs in flight", flush=True)
+    cpu_rows = [cpu_per_job(args, "HostCadence (default)", HostCadence()), cpu_per_job(args, "EtaPoll()", EtaPoll())]
+    mem = memory_in_flight(args)
+    print()
+    print(f"| measure | value | goal |")
+    print("|---|---|---|")
+    for r in cpu_rows:
+        print(f"| CPU per job, {r['policy']} ({r['polls_per_job']:.0f} polls) | {r['cpu_ms_per_job']:.1f} ms "
+              f"(of which MP4 probe {r['probe_cpu_ms_per_file']:.1f} ms) | ≤ {GOAL_CPU_MS:g} ms: "
+              f"{'met' if r['meets_goal'] else 'missed'} |")
+    print(f"| RSS delta, {mem['jobs_in_flight']} jobs in flight | {mem['rss_delta_mb']:.1f} MB ({mem['kb_per_job']} kB/job) "
+          f"| ≤ {GOAL_MB:g} MB: {'met' if mem['meets_goal'] else 'missed'} |")
+    result = {"benchmark": "client CPU per job and memory in flight", "cpu": cpu_rows, "memory": mem,
+              "goal": {"cpu_ms_per_job": GOAL_CPU_MS, "rss_delta_mb": GOAL_MB},
+              "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
+                          "python": platform.python_version(), "platform": platform.platform()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
