@@ -205,7 +205,8 @@ def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: 
     data = _done(df).dropna(subset=["path"])
     rvals = list(dict.fromkeys(data[rows].astype("string")))
     cvals = list(dict.fromkeys(data[cols].astype("string")))
-    ax = _ax(ax, size=(2.2 * max(1, len(cvals)) + 1, 1.4 * max(1, len(rvals)) + 1))
+    cell_w = 2.4     # inches per tile; the height follows the 16:9 tiles, plus room for labels and title
+    ax = _ax(ax, size=(cell_w * max(1, len(cvals)) + 2.6, cell_w * 9 / 16 * max(1, len(rvals)) + 1.1))
     if data.empty:
         ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes)
         return ax

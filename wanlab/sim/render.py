@@ -246,13 +246,17 @@ def _load_image(data: bytes, width: int, height: int, what: str) -> tuple[Image.
         return _placeholder_image(data, what, width, height), False
 
 
-def _procedural_rgb(seed: int, width: int, height: int) -> np.ndarray:
-    """Seeded background: gradient + soft colour blobs + a few crisp shapes."""
+def _procedural_rgb(seed: int, width: int, height: int, prompt: str = "") -> np.ndarray:
+    """Background: gradient + soft colour blobs + a few crisp shapes. The palette follows the prompt
+    and the layout the seed, so a prompt × seed grid reads like a real one: rows differ in content,
+    columns in composition."""
     rng = _rng(seed, "background")
+    tint = np.random.default_rng(int.from_bytes(
+        hashlib.sha256(f"wanlab-sim|palette|{prompt}".encode()).digest()[:8], "big"))
     palette = []
     for _ in range(5):
-        r, g, b = colorsys.hsv_to_rgb(rng.random(), 0.45 + 0.45 * rng.random(),
-                                      0.45 + 0.5 * rng.random())
+        r, g, b = colorsys.hsv_to_rgb(tint.random(), 0.45 + 0.45 * tint.random(),
+                                      0.45 + 0.5 * tint.random())
         palette.append(np.array([r, g, b], np.float32) * 255.0)
     # Smooth content only needs low resolution; the upscale is one resize.
     lw, lh = max(16, width // 8), max(16, height // 8)
@@ -291,10 +295,10 @@ class _Background:
     """Seeded moving background: a Lissajous crop path over an oversized canvas plus a
     glowing orb, so every frame moves even when no input is given."""
 
-    def __init__(self, seed: int, width: int, height: int) -> None:
+    def __init__(self, seed: int, width: int, height: int, prompt: str = "") -> None:
         self.w, self.h = width, height
         cw, ch = _even(width * 1.16), _even(height * 1.16)
-        self.canvas = _Canvas(_rgb_to_yuv(_procedural_rgb(seed, cw, ch), cw, ch))
+        self.canvas = _Canvas(_rgb_to_yuv(_procedural_rgb(seed, cw, ch, prompt), cw, ch))
         rng = _rng(seed, "motion")
         self.periods = 5.0 + 4.0 * rng.random(4)
         self.phases = rng.random(4) * 2.0 * math.pi
@@ -615,7 +619,7 @@ def _still(spec: RenderSpec, n: int, tgt: _Target, canvas: _Canvas, caption: str
 
 
 def _mode_t2v(spec: RenderSpec, n: int, tgt: _Target) -> Frames:
-    bg = _Background(spec.seed, spec.width, spec.height)
+    bg = _Background(spec.seed, spec.width, spec.height, spec.prompt)
     for i in range(n):
         bg.draw(tgt.planes, i / spec.fps)
         yield None
@@ -683,7 +687,7 @@ def _mode_ref2v(spec: RenderSpec, n: int, tgt: _Target) -> Frames:
     refs: list[tuple[str, bytes]] = [(f"Video {k + 1}", v) for k, v in enumerate(spec.videos)]
     refs += [(f"Image {k + 1}", im) for k, im in enumerate(spec.images)]
     if not refs:
-        bg = _Background(spec.seed, w, h)
+        bg = _Background(spec.seed, w, h, spec.prompt)
         for i in range(n):
             bg.draw(tgt.planes, i / spec.fps)
             yield "no references"
@@ -839,7 +843,7 @@ def _mode_extend(spec: RenderSpec, n: int, tgt: _Target) -> Frames:
             yield "input clip (placeholder)"
     if clip_n >= n:
         return
-    bg = _Background(spec.seed, w, h)
+    bg = _Background(spec.seed, w, h, spec.prompt)
     fade = min(spec.fps // 2, n - clip_n)
     last16 = [p.astype(np.int16) for p in last]
     for i in range(clip_n, n):
