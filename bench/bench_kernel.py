@@ -15,9 +15,7 @@ the classroom default).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,9 +25,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from bench_client import SimProcess  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, ROOT, SimProcess, machine, pct, write_json  # noqa: E402
 
 GOAL_MS = 50.0
 
@@ -67,11 +64,6 @@ def timed(client: NotebookClient, nb, index: int) -> float:
     t = time.perf_counter()
     client.execute_cell(nb.cells[index], index)
     return (time.perf_counter() - t) * 1000
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p * len(xs))) - 1))]
 
 
 def summary(xs: list[float]) -> dict:
@@ -125,8 +117,9 @@ def main() -> None:
     ap.add_argument("--time-scale", type=float, default=0.05)
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--gap", type=float, default=0.25, help="real seconds between two round trips")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kernel.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "kernel.json")
     args = ap.parse_args()
+    load0 = os.getloadavg()
     print(f"kernel responsiveness: `1 + 1` round trips (nbclient execute_cell), idle vs during a {args.jobs}-job "
           f"sweep (concurrency {args.concurrency}, wan2.7-t2v 720P 2 s, time scale {args.time_scale})", flush=True)
     rows = []
@@ -145,11 +138,8 @@ def main() -> None:
         print(f"| {r['setup']} | {i['p50_ms']:.1f} / {i['p95_ms']:.1f} / {i['max_ms']:.1f} | {b['p50_ms']:.1f} / "
               f"{b['p95_ms']:.1f} / {b['max_ms']:.1f} | {'met' if r['meets_goal'] else 'missed'} |")
     result = {"benchmark": "kernel round trip of a trivial cell while a sweep runs", "goal_ms": GOAL_MS,
-              "results": rows, "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
-                                           "python": platform.python_version()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+              "results": rows, "machine": machine(load0)}
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -20,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, time_runs as timeit, write_json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
@@ -83,15 +83,6 @@ def build(path: Path, n: int, seed: int = 1) -> ExperimentLog:
     return log
 
 
-def timeit(fn, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
 def append_times(path: Path, n: int, synchronous: str) -> list[float]:
     """Durable single-row appends through ExperimentLog.insert (one autocommit transaction each)."""
     log = ExperimentLog(path)
@@ -133,6 +124,7 @@ def main() -> int:
     ap.add_argument("--dir", default=None, help="where to build the log (default: a temp dir on the same disk as the checkout)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "log.json"))
     args = ap.parse_args()
+    load0 = os.getloadavg()
 
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="wanlab-bench-", dir=Path(__file__).parent))
     base.mkdir(parents=True, exist_ok=True)
@@ -231,8 +223,7 @@ def main() -> int:
         "update_ms_on_big_log_full": {"median": ms(med(upd)), "p95": ms(pct(upd, 95)), "n": len(upd)},
         "targets": {"df_load_s": 0.5, "append_ms": 5.0},
         "pass": {"df_load_new_kernel": med(disk_t) <= 0.5, "append": med(full) * 1000 <= 5.0},
-        "machine": {"python": platform.python_version(), "pandas": pd.__version__, "sqlite": sqlite3.sqlite_version,
-                    "cpus": os.cpu_count(), "platform": platform.platform(), "loadavg": os.getloadavg()},
+        "machine": machine(load0, pandas=pd.__version__, sqlite=sqlite3.sqlite_version),
     }
     ref = med(disk_t)
     row = lambda name, v, r="": f"{name:52} {v:>12} {r:>10}"  # noqa: E731
@@ -253,8 +244,7 @@ def main() -> int:
         f"append ≤ 5 ms → {'PASS' if res['pass']['append'] else 'FAIL'}",
     ]
     print("\n".join(lines))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    write_json(Path(args.out), res)
     return 0 if all(res["pass"].values()) else 1
 
 

@@ -15,7 +15,9 @@ The official SDKs run their real code paths against the sim: dashscope 1.x `Vide
 in real seconds, so `time.sleep` inside those SDK modules is replaced by one that sleeps `s × scale`
 (dashscope 2.0: its `_sleep` test seam). The fal cadence (0.1 s) is a wanlab `FixedInterval(0.1)`: the
 fal SDK is not installed and the sim does not speak fal's protocol. The fixed 15 s loop (the seed's
-advice) is a wanlab `FixedInterval(15)`.
+advice) is a wanlab `FixedInterval(15)`. `EtaPoll(lead_in=3, pending_fraction=0.25)` approximates the
+EtaPoll defaults before commit 9c58f5f (3 dense polls before the expected end, 30 s PENDING re-polls), so the
+change shows side by side.
 
 Two latency scenarios: `--sigma 0.15` (the sim's default log-normal noise on queue and run time, drawn
 from the seeded RNG, so every contender gets the same draws) and `--sigma 0` (every job exactly 4 s
@@ -31,21 +33,16 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
-import platform
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, ScaledTime, machine, pct, write_json  # noqa: E402
 
 from wanlab import T2V, EtaPoll, FixedInterval, HostCadence, Lab, Limits, RetryPolicy, Status  # noqa: E402
 from wanlab.sim import SimServer  # noqa: E402
@@ -57,43 +54,8 @@ RES, DUR, SEED = "720P", 5, 42
 GOAL_POLLS, GOAL_LATE = 5.0, 2.0
 
 
-class ScaledTime:
-    """Stands in for the `time` module inside an SDK module: `sleep(s)` sleeps `s × scale` real seconds."""
-
-    def __init__(self, scale: float):
-        self.scale = scale
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds) * self.scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-class NoDelaySim(SimServer):
-    """SimServer whose listening socket is created with proto=IPPROTO_TCP. `SimServer.bind()` makes it with
-    proto 0, so asyncio's `_set_nodelay` (which checks `sock.proto == IPPROTO_TCP`) leaves Nagle on for every
-    accepted connection: uvicorn writes headers and body separately and each keep-alive answer waits for the
-    client's delayed ACK, ~44 ms per request on loopback instead of < 1 ms. At time scale 0.02 that is 2.2
-    host seconds per poll. A bug in wanlab/sim/server.py (reported); worked around here unless --as-shipped."""
-
-    def bind(self) -> socket.socket:
-        if self._sock is None:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(2048)
-            sock.setblocking(False)
-            self.port = sock.getsockname()[1]
-            self._sock = sock
-            self.app.public_url = self.url
-        return self._sock
-
-
 def sim_for(args: argparse.Namespace, sigma: float) -> SimServer:
-    cls = SimServer if args.as_shipped else NoDelaySim
-    return cls(time_scale=args.time_scale, seed=args.seed, latency_sigma=sigma,
+    return SimServer(time_scale=args.time_scale, seed=args.seed, latency_sigma=sigma,
                      dashscope_concurrency=10_000, wavespeed_concurrency=10_000,
                      dashscope_submits_per_s=None, dashscope_queries_per_s=None,
                      wavespeed_submits_per_min=None).start()
@@ -209,7 +171,9 @@ def run_wavespeed(sim: SimServer, args: argparse.Namespace) -> list:
 CONTENDERS: list[tuple[str, str, Callable]] = [
     ("wanlab HostCadence (default)", "wanlab", lambda s, a: run_wanlab(s, a, HostCadence())),
     ("wanlab EtaPoll()", "wanlab", lambda s, a: run_wanlab(s, a, EtaPoll())),
-    ("wanlab EtaPoll(lead_in=1) (tuned)", "wanlab", lambda s, a: run_wanlab(s, a, EtaPoll(lead_in=1))),
+    # the defaults before 9c58f5f (lead_in 3, PENDING re-polls at pending_fraction 0.25 of the run), for contrast
+    ("wanlab EtaPoll(lead_in=3, pending_fraction=0.25) (≈ old default)", "wanlab",
+     lambda s, a: run_wanlab(s, a, EtaPoll(lead_in=3, pending_fraction=0.25))),
     ("wanlab EtaPoll() on wavespeed protocol", "wanlab", lambda s, a: run_wanlab(s, a, EtaPoll(), "wavespeed")),
     ("dashscope SDK 2.0.2 VideoSynthesis.wait (1.x API)", "official SDK", run_dashscope_1x),
     ("dashscope SDK 2.0.2 Client().videos.jobs.wait", "official SDK", run_dashscope_2x),
@@ -247,7 +211,7 @@ def measure(name: str, kind: str, fn: Callable, args: argparse.Namespace, sigma:
         "client_polls_mean": round(statistics.fmean(own), 2) if own else None,
         "client_polls_max": max(own) if own else None,
         "lateness_mean_s": round(statistics.fmean(late), 3),
-        "lateness_p95_s": round(sorted(late)[max(0, int(round(0.95 * len(late))) - 1)], 3),
+        "lateness_p95_s": round(pct(late, 0.95), 3),
         "lateness_max_s": round(max(late), 3),
         "lateness_min_s": round(min(late), 3),
         "job_latency_mean_s": round(statistics.fmean(lat), 2),
@@ -279,14 +243,13 @@ def main() -> None:
     ap.add_argument("--time-scale", type=float, default=0.05, help="real seconds per host second")
     ap.add_argument("--sigma", type=float, nargs="+", default=[0.15, 0.0], help="sim latency_sigma scenarios")
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--as-shipped", action="store_true",
-                    help="use SimServer as shipped (Nagle on: ~44 ms per keep-alive request), not NoDelaySim")
     ap.add_argument("--only", default="", help="run contenders whose name contains this text")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "polling.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "polling.json")
     args = ap.parse_args()
+    load0 = os.getloadavg()
 
     print(f"polls and lateness: {args.jobs} jobs per contender, {DS_MODEL} {RES} {DUR} s (expected 120 s + 4 s "
-          f"queue), time scale {args.time_scale}; sim {'as shipped' if args.as_shipped else 'with TCP_NODELAY'}; SDK sleeps scaled by {args.time_scale} (time.sleep patched in "
+          f"queue), time scale {args.time_scale}; SDK sleeps scaled by {args.time_scale} (time.sleep patched in "
           f"dashscope.client.base_api and wavespeed.api.client; dashscope 2.0 via its _sleep seam)", flush=True)
     rows = []
     for sigma in args.sigma:
@@ -301,16 +264,13 @@ def main() -> None:
         "jobs_per_contender": args.jobs, "stagger_host_s": args.stagger, "time_scale": args.time_scale, "sim_seed": args.seed,
         "job": {"model": DS_MODEL, "wavespeed_model": WS_MODEL, "resolution": RES, "duration": DUR,
                 "expected_run_s": 120, "queue_base_s": 4},
-        "sim": "SimServer as shipped (TCP_NODELAY missing)" if args.as_shipped else
-               "NoDelaySim: SimServer with its listening socket made with proto=IPPROTO_TCP (TCP_NODELAY on)",
+        "sim": "SimServer (TCP_NODELAY on since 9c58f5f)",
         "sdk_sleeps": f"scaled × {args.time_scale} (time.sleep patched inside the SDK modules)",
         "goal": {"polls_per_job": GOAL_POLLS, "mean_lateness_s": GOAL_LATE},
-        "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(load0),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

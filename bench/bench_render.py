@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -30,6 +28,9 @@ if str(ROOT) not in sys.path:  # runnable as a plain script from anywhere
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, time_runs, write_json  # noqa: E402
 
 from wanlab.sim import render as R  # noqa: E402
 
@@ -59,15 +60,6 @@ def spec(mode: str, width: int, height: int, duration: float, image: bytes) -> R
     return R.RenderSpec(mode=mode, prompt=PROMPT, seed=42, width=width, height=height,
                         duration=duration, model="wan2.5-bench",
                         images=(image,) if mode == "i2v" else ())
-
-
-def time_runs(fn, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def render_rgb_baseline(width: int, height: int, duration: float, fps: int = 30) -> bytes:
@@ -109,6 +101,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "render.json")
     args = ap.parse_args()
+    load0 = os.getloadavg()
 
     image = photo_jpeg()
     R.render(spec("t2v", 320, 240, 0.5, image))  # warm-up: imports, font cache, x264 init
@@ -154,16 +147,12 @@ def main() -> None:
     result = {
         "benchmark": "wanlab.sim.render",
         "runs_per_case": args.runs,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(), "av": av.__version__,
-                    "numpy": np.__version__, "x264_threads": R._X264_THREADS},
+        "machine": machine(load0, av=av.__version__, numpy=np.__version__, x264_threads=R._X264_THREADS),
         "alternative": {"approach": "per-frame PIL RGB drawing, PyAV rgb24->yuv420p",
                         "case": "t2v-like 1280x720 x 5 s, one run", "seconds": round(alt_s, 4)},
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -15,33 +15,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, rss_mb as _rss_hwm_mb, write_json  # noqa: E402
+
 from wanlab.sim import SimServer  # noqa: E402
+
+
+def rss_mb() -> float:
+    return _rss_hwm_mb()[0]
 
 SUBMIT = "/services/aigc/video-generation/video-synthesis"
 
 
-def rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def run(args) -> dict:
+    load0 = os.getloadavg()
     rss0 = rss_mb()
     sim = SimServer(time_scale=args.time_scale, seed=1, dashscope_concurrency=args.tasks,
                     dashscope_submits_per_s=None, dashscope_queries_per_s=None,
@@ -109,8 +103,7 @@ async def run(args) -> dict:
         "sample_checked": len(sample), "sample_ok": ok,
         "renders": st["renders"], "render_seconds": st["render_seconds"],
         "rss_mb_start": round(rss0, 1), "rss_mb_peak": round(peak_rss, 1),
-        "python": platform.python_version(), "cpus": os.cpu_count(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(load0),
     }
 
 
@@ -132,10 +125,7 @@ def main() -> None:
     print(f"{'-' * width}  -----")
     for k, v in res.items():
         print(f"{k:<{width}}  {v}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_json(Path(args.out), res)
 
 
 if __name__ == "__main__":

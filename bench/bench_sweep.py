@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import math
 import os
-import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,9 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, ScaledTime, machine, write_json  # noqa: E402
 
 from wanlab import T2V, EtaPoll, HostCadence, Lab, Limits, RetryPolicy, Status  # noqa: E402
 from wanlab.sim import SimServer  # noqa: E402
@@ -51,39 +47,10 @@ JOB_S = 4.0 + 120.0          # queue_base_s + expected_latency("720P", 5) with l
 GOAL = 1.03
 
 
-class NoDelaySim(SimServer):
-    """SimServer with TCP_NODELAY on its connections (listening socket made with proto=IPPROTO_TCP).
-    As shipped, every keep-alive answer waits ~44 ms for a delayed ACK (see bench/README.md)."""
-
-    def bind(self) -> socket.socket:
-        if self._sock is None:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(2048)
-            sock.setblocking(False)
-            self.port = sock.getsockname()[1]
-            self._sock = sock
-            self.app.public_url = self.url
-        return self._sock
-
-
-class ScaledTime:
-    def __init__(self, scale: float):
-        self.scale = scale
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds) * self.scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
 def make_sim(args: argparse.Namespace) -> SimServer:
-    cls = SimServer if args.as_shipped else NoDelaySim
-    return cls(time_scale=args.time_scale, seed=1, latency_sigma=0.0, dashscope_concurrency=args.concurrency,
-               dashscope_submits_per_s=5 / args.time_scale, dashscope_queries_per_s=20 / args.time_scale).start()
+    return SimServer(time_scale=args.time_scale, seed=1, latency_sigma=0.0, dashscope_concurrency=args.concurrency,
+                     dashscope_submits_per_s=5 / args.time_scale,
+                     dashscope_queries_per_s=20 / args.time_scale).start()
 
 
 def run_wanlab(args: argparse.Namespace, policy: Any) -> dict:
@@ -163,10 +130,10 @@ def main() -> None:
     ap.add_argument("--time-scale", type=float, default=0.01)
     ap.add_argument("--sdk-seq-jobs", type=int, default=12, help="jobs run by the SDK's sequential loop")
     ap.add_argument("--distinct-seeds", action="store_true", help="every job renders (seed axis)")
-    ap.add_argument("--as-shipped", action="store_true", help="SimServer as shipped (no TCP_NODELAY)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    out = args.out or ROOT / "bench" / "results" / ("sweep_distinct.json" if args.distinct_seeds else "sweep.json")
+    load0 = os.getloadavg()
+    out = args.out or RESULTS / ("sweep_distinct.json" if args.distinct_seeds else "sweep.json")
     n, c = args.jobs, args.concurrency
     ideal = math.ceil(n / c) * JOB_S
     print(f"sweep makespan: N={n}, C={c}, jobs {MODEL} {RES} {DUR} s = {JOB_S:g} host s each (σ 0), time scale "
@@ -205,15 +172,11 @@ def main() -> None:
               "time_scale": args.time_scale, "job_host_s": JOB_S, "ideal_s": ideal, "goal_vs_ideal": GOAL,
               "renders": "distinct seeds: every job renders" if args.distinct_seeds else
               "identical render specs (negative_prompt axis): one render, cache hits for the rest",
-              "sim": "SimServer as shipped" if args.as_shipped else "NoDelaySim (TCP_NODELAY on)",
+              "sim": "SimServer (TCP_NODELAY on since 9c58f5f)",
               "limits": {"submits_per_s_host": 5, "queries_per_s_host": 20, "note": "× 1/scale in real time, "
                                                                                      "sim and client"},
-              "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version(),
-                          "platform": platform.platform()},
-              "results": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+              "machine": machine(load0), "results": rows}
+    write_json(out, result)
 
 
 if __name__ == "__main__":

@@ -26,22 +26,18 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
-import json
 import os
-import platform
 import resource
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine, write_json  # noqa: E402
 
-from wanlab import T2V, EtaPoll, Lab, Limits, RetryPolicy, Status  # noqa: E402
+from wanlab import T2V, EtaPoll, Lab, Limits, RetryPolicy  # noqa: E402
 from wanlab.sim import SimServer  # noqa: E402
 
 FAULTS = ("submit:429=1@0.10,submit:503@0.02,submit:500@0.01,submit:reset@0.01,submit:accept_reset@0.01,"
@@ -51,24 +47,6 @@ FAULTS = ("submit:429=1@0.10,submit:503@0.02,submit:500@0.01,submit:reset@0.01,s
           "download:truncate@0.02,download:503@0.01")
 KEY = "sk-soak"
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
-
-
-class NoDelaySim(SimServer):
-    """SimServer with TCP_NODELAY on its connections (its listening socket made with proto=IPPROTO_TCP).
-    As shipped, every keep-alive answer waits ~44 ms for the client's delayed ACK (bench/README.md)."""
-
-    def bind(self) -> socket.socket:
-        if self._sock is None:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(2048)
-            sock.setblocking(False)
-            self.port = sock.getsockname()[1]
-            self._sock = sock
-            self.app.public_url = self.url
-        return self._sock
 
 
 def _sha256(path: Path) -> str:
@@ -81,15 +59,14 @@ def _sha256(path: Path) -> str:
 
 def run_soak(jobs: int = 1000, *, time_scale: float = 0.01, faults: str = FAULTS, seed: int = 0,
              concurrency: int = 50, distinct: int = 20, home: str | os.PathLike | None = None,
-             as_shipped: bool = False, timeout: float = 1800.0, progress: bool = False) -> dict[str, Any]:
+             timeout: float = 1800.0, progress: bool = False) -> dict[str, Any]:
     """Run the soak and audit it. Returns a report whose `findings` list is empty when every check held."""
     tmp = None
     if home is None:
         tmp = tempfile.TemporaryDirectory()
         home = tmp.name
-    cls = SimServer if as_shipped else NoDelaySim
-    sim = cls(time_scale=time_scale, seed=seed, faults=faults, dashscope_concurrency=concurrency,
-              dashscope_submits_per_s=None, dashscope_queries_per_s=None).start()
+    sim = SimServer(time_scale=time_scale, seed=seed, faults=faults, dashscope_concurrency=concurrency,
+                    dashscope_submits_per_s=None, dashscope_queries_per_s=None).start()
     retry = RetryPolicy(base_s=0.5, max_backoff_s=8.0, retry_after_cap_s=2.0, budget_s=120.0, time_scale=time_scale)
     lab = Lab(provider="dashscope", api_key=KEY, base_url=sim.dashscope_url(), time_scale=time_scale,
               poll=EtaPoll(), retry=retry, limits=Limits(submits_per_s=100, queries_per_s=400, concurrent_jobs=concurrency),
@@ -199,7 +176,7 @@ def run_soak(jobs: int = 1000, *, time_scale: float = 0.01, faults: str = FAULTS
     usage = lambda a, b: (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime)  # noqa: E731
     report = {
         "jobs": jobs, "time_scale": time_scale, "faults": faults, "seed": seed, "concurrency": concurrency,
-        "sim": "SimServer as shipped" if as_shipped else "NoDelaySim (TCP_NODELAY on)",
+        "sim": "SimServer (TCP_NODELAY on since 9c58f5f)",
         "wall_s": round(wall, 1), "process_cpu_s": round(usage(cpu0, cpu1), 1),
         "log_rows": len(rows), "statuses": dict(statuses), "lost": len(lost), "non_terminal": len(non_terminal),
         "rows_without_task": len(no_task),
@@ -222,13 +199,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--faults", default=FAULTS)
-    ap.add_argument("--as-shipped", action="store_true", help="SimServer as shipped (no TCP_NODELAY)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = ap.parse_args()
+    load0 = os.getloadavg()
     print(f"soak: {args.jobs} jobs, concurrency {args.concurrency}, time scale {args.time_scale}\nfaults: {args.faults}",
           flush=True)
     r = run_soak(args.jobs, time_scale=args.time_scale, faults=args.faults, seed=args.seed,
-                 concurrency=args.concurrency, as_shipped=args.as_shipped, progress=True)
+                 concurrency=args.concurrency, progress=True)
     print()
     print("| check | result |")
     print("|---|---|")
@@ -250,10 +227,8 @@ def main() -> None:
                          ("wall / process CPU", f"{r['wall_s']} s / {r['process_cpu_s']} s")]:
         print(f"| {label} | {value} |")
     print("\nfindings:" if r["findings"] else "\nall checks held", *r["findings"], sep="\n  ")
-    r["machine"] = {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=2, default=str) + "\n")
-    print(f"\nwrote {args.out}")
+    r["machine"] = machine(load0)
+    write_json(args.out, r)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,3 @@ def test_sim_answers_keepalive_requests_without_nagle_delay():
     with SimServer(time_scale=0.01) as sim:
         assert sim._sock.proto == socket.IPPROTO_TCP
         assert _keepalive_get_ms(sim) < 15
-
-
-def test_nodelay_workaround_used_by_the_benches():
-    # the bench scripts' NoDelaySim: same server, socket made with IPPROTO_TCP → sub-millisecond answers
-    with soak.NoDelaySim(time_scale=0.01) as sim:
-        assert _keepalive_get_ms(sim) < 15
