@@ -276,3 +276,12 @@ def test_run_sync_timeout_cancels(make_lab, sim):
     job = lab.jobs[-1]
     lab.wait([job], timeout=10)
     assert job.status is Status.CANCELED
+
+
+async def test_await_run_timeout_cancels(make_lab):
+    lab = make_lab(time_scale=0.05)
+    with pytest.raises(TimeoutError, match="cancelled"):
+        await lab.run(T2V("slow", duration=15, resolution="1080P", seed=3), timeout=0.3)
+    job = lab.jobs[-1]
+    await asyncio.wrap_future(job._done)
+    assert job.status is Status.CANCELED

@@ -112,7 +112,8 @@ class Job:
         return self._await().__await__()
 
     async def _await(self) -> "Job":
-        await asyncio.wrap_future(self._done)
+        # shielded: a waiter that gives up (timeout, cancelled cell) must not cancel the job's own future
+        await asyncio.shield(asyncio.wrap_future(self._done))
         return self._raise_for_status()
 
     def _raise_for_status(self) -> "Job":

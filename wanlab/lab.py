@@ -12,30 +12,28 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-if TYPE_CHECKING:
-    from .sweep import Sweep
-
 import httpx
 
 from . import catalog, cost
 from ._loop import LoopThread
-from .catalog import ModelSpec
+from .catalog import ModelSpec, PriceTable, default_prices
 from .client import ApiClient
-from .catalog import PriceTable, default_prices
 from .cost import Budget, Estimate
 from .errors import CatalogError, ConfigError, WanlabError
 from .inputs import Media
-from .log import RESULT_TTL_S, ExperimentLog, default_home
-from .media import MediaStore
-from .providers.base import Status, billed_seconds
-from .requests import from_record, to_record
 from .jobs import Job, JobEvent
 from .limits import Limits
+from .log import RESULT_TTL_S, ExperimentLog, default_home
+from .media import MediaStore
 from .polling import PollPolicy
 from .providers import make_provider
-from .requests import Request
+from .providers.base import Status, billed_seconds
+from .requests import Request, from_record, to_record
 from .retry import RetryPolicy
 from .secret import Secret
+
+if TYPE_CHECKING:
+    from .sweep import Sweep
 
 KEY_ENV = {"dashscope": "DASHSCOPE_API_KEY", "wavespeed": "WAVESPEED_API_KEY"}
 SIM_KEY = "sk-wanlab-sim-local"   # the embedded sim accepts any non-empty key
@@ -333,11 +331,16 @@ class Lab:
         tags["rerun_of"] = run_id
         return self.submit(req.replace(**changes) if changes else req, study=row["study"], tags=tags)
 
-    async def run(self, req: Request) -> Job:
-        """`await lab.run(req)` from any event loop (a notebook cell, pytest-asyncio, a script's)."""
+    async def run(self, req: Request, timeout: float | None = None) -> Job:
+        """`await lab.run(req)` from any event loop (a notebook cell, pytest-asyncio, a script's).
+        The kernel's interrupt does not reach an awaiting cell (ipykernel #881): `timeout=` (or
+        `job.cancel()` from another cell) cancels the job."""
         job = self.submit(req)
         try:
-            return await job
+            return await asyncio.wait_for(job._await(), timeout)
+        except asyncio.TimeoutError:
+            job.cancel()
+            raise TimeoutError(f"job {job.id} not done after {timeout} s; cancelled") from None
         except asyncio.CancelledError:
             job.cancel()
             raise
