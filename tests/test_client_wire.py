@@ -101,13 +101,21 @@ def test_5xx_storm_on_polls(make_lab, sim):
     assert sim.stats()["submits"] == 1
 
 
-def test_persistent_5xx_ends_the_job_with_a_clear_error(make_lab, sim):
+def test_persistent_5xx_leaves_the_task_for_resume(make_lab, sim):
     sim.faults.set("query:500")
     lab = make_lab(retry=wanlab.RetryPolicy(max_attempts=3, base_s=0.01, max_backoff_s=0.02))
     job = lab.submit(REQ)
     with pytest.raises(wanlab.ServerError, match="InternalError"):
         job.result(30)
-    assert job.status is Status.FAILED and job.task_id       # the task id is kept for a later resume
+    # the host has the task and may bill it: not FAILED, but unfinished in the log, with the reason
+    assert job.task_id and not job.status.terminal
+    assert any(e.kind == "detached" and "lab.resume()" in e.detail for e in job.events)
+    row = lab.log.get(job.id)
+    assert row["status"] not in ("FAILED", "SUCCEEDED") and row["task_id"] == job.task_id
+    sim.faults.clear()                                    # the outage ends
+    [again] = lab.resume()
+    assert again.id == job.id and again.result(30).status is Status.SUCCEEDED
+    assert lab.log.get(job.id)["status"] == "SUCCEEDED" and sim.stats()["submits"] == 1
 
 
 @pytest.mark.parametrize("fault", ["submit:slow=3#1", "submit:accept_reset#1"])

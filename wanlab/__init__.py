@@ -2,7 +2,7 @@
 from . import catalog, plots
 from .cost import BudgetExceeded
 from .errors import (ApiError, AuthError, CatalogError, ConfigError, DownloadError, JobCanceled, JobFailed,
-                     NotFound, RateLimited, ServerError, UnconfirmedSubmit, ValidationError, WanlabError)
+                     LostContact, NotFound, RateLimited, ServerError, UnconfirmedSubmit, ValidationError, WanlabError)
 from .jobs import Job, JobEvent
 from .lab import Lab
 from .limits import Limits
@@ -17,4 +17,4 @@ __version__ = "0.1.0"
 __all__ = ["Lab", "Job", "JobEvent", "Status", "T2V", "I2V", "FLF2V", "Grid9", "Ref2V", "Edit", "Request", "Limits",
            "RetryPolicy", "EtaPoll", "HostCadence", "FixedInterval", "catalog", "plots", "show", "WanlabError",
            "ValidationError", "CatalogError", "ConfigError", "ApiError", "AuthError", "RateLimited", "NotFound",
-           "ServerError", "UnconfirmedSubmit", "DownloadError", "JobFailed", "JobCanceled", "BudgetExceeded"]
+           "ServerError", "UnconfirmedSubmit", "DownloadError", "LostContact", "JobFailed", "JobCanceled", "BudgetExceeded"]

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import httpx
 
-from .errors import ApiError, DownloadError, UnconfirmedSubmit, WanlabError
+from .errors import ApiError, DownloadError, LostContact, UnconfirmedSubmit, WanlabError
 from .jobs import Job
 from .limits import Limits, RateLimiter
 from .media import MediaStore
@@ -151,7 +151,7 @@ class ApiClient:
             if attempt >= self.retry.max_attempts or time.monotonic() - started > self.retry.budget_s:
                 if resp is not None:
                     return resp
-                raise WanlabError(f"{req.method} {req.route} to {self.provider.name} failed after {attempt} tries "
+                raise LostContact(f"{req.method} {req.route} to {self.provider.name} failed after {attempt} tries "
                                   f"({why})") from None
             delay = self.retry.delay(attempt, retry_after, self._rng)
             self.stats["retries"] += 1
@@ -200,8 +200,14 @@ class ApiClient:
         except WanlabError as exc:
             job.error = exc
             job.error_code = getattr(exc, "code", "") or type(exc).__name__
-            final = Status.UNKNOWN if isinstance(exc, UnconfirmedSubmit) else Status.FAILED
-            job.set_status(final, str(exc))
+            if job.task_id and _transient(exc):
+                # The host has (and may bill) this task and we only lost touch: leave the row unfinished
+                # so lab.resume() — here or in another kernel — polls and downloads it later.
+                job.emit("detached", f"lost contact with the host while {job.status} ({exc}); task "
+                                     f"{job.task_id} stays in the log: lab.resume() picks it up")
+            else:
+                final = Status.UNKNOWN if isinstance(exc, UnconfirmedSubmit) else Status.FAILED
+                job.set_status(final, str(exc))
         except Exception as exc:  # a bug must still end the job, visibly
             job.error = WanlabError(f"internal error: {exc!r}")
             job.error_code = "wanlab.InternalError"
@@ -443,8 +449,8 @@ class ApiClient:
             except (_Retry, httpx.TransportError) as exc:
                 why = str(exc) if isinstance(exc, _Retry) else type(exc).__name__
             if attempt >= self.retry.max_attempts or time.monotonic() - started > self.retry.budget_s:
-                raise DownloadError(f"download of task {job.task_id}'s video failed after {attempt} tries ({why}); "
-                                    f"the URL stays valid 24 h: lab.resume() can fetch it later")
+                raise LostContact(f"download of task {job.task_id}'s video failed after {attempt} tries ({why}); "
+                                  f"the URL stays valid 24 h: lab.resume() can fetch it later")
             got = part.stat().st_size if part.exists() else 0
             job.emit("retry", f"download: {why}; resuming at byte {got}", route="download", attempt=attempt)
             self.stats["retries"] += 1
@@ -469,6 +475,11 @@ class ApiClient:
 
 class _Retry(Exception):
     pass
+
+
+def _transient(exc: WanlabError) -> bool:
+    """Errors that say nothing about the task itself, only about reaching the host."""
+    return isinstance(exc, LostContact) or (isinstance(exc, ApiError) and exc.retryable)
 
 
 def _host_clock(value: str | None) -> float | None:

@@ -67,6 +67,11 @@ class UnconfirmedSubmit(WanlabError):
         self.fingerprint = fingerprint
 
 
+class LostContact(WanlabError):
+    """Retries ran out on a call that is safe to repeat (a poll, a download): the host may still be
+    working. The task stays in the log, unfinished, for `lab.resume()`."""
+
+
 class DownloadError(WanlabError):
     """The result video could not be fetched or failed verification (length, MP4 probe)."""
 
