@@ -293,3 +293,15 @@ async def test_await_run_timeout_cancels(make_lab):
     job = lab.jobs[-1]
     await asyncio.wrap_future(job._done)
     assert job.status is Status.CANCELED
+
+
+def test_poll_prior_follows_the_logs_history(make_lab):
+    lab = make_lab()
+    first = [lab.run_sync(REQ.replace(seed=s), timeout=60) for s in range(3)]
+    runs = sorted(j.run_time for j in first)
+    nxt = lab.submit(REQ.replace(seed=9))
+    # the median run time of the three similar runs, in host seconds (the Lab's time scale undone)
+    assert nxt.expected_run == pytest.approx(runs[1] / lab.time_scale, rel=0.05)
+    other = lab.submit(REQ.replace(duration=3, seed=9))
+    assert other.expected_run is None             # no history yet for 3 s: the catalog's prior is used
+    lab.wait(timeout=60)

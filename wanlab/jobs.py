@@ -74,6 +74,7 @@ class Job:
         self._lab = lab
         self.detached = False
         self.protocol = ""
+        self.expected_run: float | None = None    # host seconds, from the log's history of similar runs
         self.est_cost: float | None = None
         self.cost: float | None = None
         self.currency = ""

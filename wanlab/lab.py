@@ -206,6 +206,7 @@ class Lab:
         return job
 
     def _start(self, job: Job, phase: str) -> Job:
+        job.expected_run = self._run_time_history(job)
         job.observe(self._settle)          # cost first, so the log's terminal write includes it
         job.observe(self.log.observe)
         self.log.hold(job.id)              # heartbeat: this process keeps the row's lease while the job runs
@@ -215,6 +216,13 @@ class Lab:
         fut = self._loop.submit(self.client.run(job, phase))
         job._cancel_hook = fut.cancel
         return job
+
+    def _run_time_history(self, job: Job, at_least: int = 3) -> float | None:
+        """Median host run time of this host's successful runs like `job` (host seconds), once there are
+        a few: the poll policy's prior then follows what the host really does, not the catalog's guess."""
+        runs = sorted(self.log.similar("run_s", model=job.model.id, resolution=job.request.resolution,
+                                       duration=job.request.duration, host=self.host))
+        return runs[len(runs) // 2] / self.time_scale if len(runs) >= at_least else None
 
     def _keep(self, media: Media) -> str:
         ext = Path(media.name).suffix or {"image": ".png", "video": ".mp4", "audio": ".wav"}[media.kind]

@@ -322,6 +322,25 @@ class ExperimentLog:
         marks = ", ".join("?" * len(TERMINAL))
         return self.rows(f"status NOT IN ({marks})", TERMINAL)
 
+    def similar(self, column: str, *, model: str, resolution: str, duration: int, host: str | None = None,
+                exclude: str | None = None, limit: int = 50) -> list[float]:
+        """`column` (e.g. latency_s, run_s) of the latest successful runs with the same model, resolution
+        and duration: the history that ETAs and poll priors are drawn from."""
+        if column not in NAMES:
+            raise KeyError(f"{column!r} is not a log column")
+        sql = (f"SELECT {column} FROM runs WHERE status = 'SUCCEEDED' AND {column} IS NOT NULL AND model = ? "
+               f"AND resolution = ? AND duration = ?")
+        params: list[Any] = [model, resolution, duration]
+        if host is not None:
+            sql += " AND host = ?"
+            params.append(host)
+        if exclude is not None:
+            sql += " AND run_id != ?"
+            params.append(exclude)
+        with self._lock:
+            return [float(r[0]) for r in self._conn.execute(sql + f" ORDER BY created DESC LIMIT {int(limit)}",
+                                                            params)]
+
     def known_task_ids(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._conn.execute("SELECT task_id FROM runs WHERE task_id IS NOT NULL")}

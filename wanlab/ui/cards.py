@@ -38,11 +38,10 @@ def expected_latency(lab: "Lab", job: "Job") -> tuple[float, str]:
     resolution and duration; else the model's prior scaled by the Lab's time scale."""
     r = job.request
     try:
-        df = lab.log.frame("model = ? AND resolution = ? AND duration = ? AND status = 'SUCCEEDED' "
-                           "AND latency_s IS NOT NULL AND run_id != ?",
-                           [job.model.id, r.resolution, r.duration, job.id])
-        if len(df):
-            return float(df["latency_s"].median()), f"median of {len(df)} similar run(s)"
+        seen = sorted(lab.log.similar("latency_s", model=job.model.id, resolution=r.resolution,
+                                      duration=r.duration, exclude=job.id))
+        if seen:
+            return seen[len(seen) // 2], f"median of {len(seen)} similar run(s)"
     except Exception:           # a log another version wrote, a closed log: fall back to the prior
         pass
     return job.model.expected_latency(r.resolution, r.duration) * lab.time_scale, "model prior"
