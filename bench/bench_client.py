@@ -82,7 +82,7 @@ def cpu_per_job(args: argparse.Namespace, name: str, policy) -> dict:
 
 
 def memory_in_flight(args: argparse.Namespace) -> dict:
-    from wanlab import T2V, EtaPoll, Status
+    from wanlab import T2V, EtaPoll
 
     n = args.inflight
     sim = SimProcess(time_scale=1.0, seed=1, dashscope_concurrency=n * 2, dashscope_submits_per_s=None,

@@ -90,7 +90,7 @@ def run_case(args: argparse.Namespace, label: str, url: str) -> dict:
                 idle.append(timed(client, nb, 1))
                 time.sleep(args.gap)
             client.execute_cell(nb.cells[2], 2)
-            busy, done_during = [], 0
+            busy = []
             for _ in range(args.samples):
                 busy.append(timed(client, nb, 1))
                 time.sleep(args.gap)

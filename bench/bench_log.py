@@ -24,7 +24,6 @@ from _common import machine, time_runs as timeit, write_json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from wanlab import log as wlog  # noqa: E402
 from wanlab.log import NAMES, ExperimentLog, _typed  # noqa: E402
 
 WORDS = ("a red kite over a green hill at dusk slow dolly in cinematic lighting fog over the lake neon city "
@@ -176,7 +175,6 @@ def main() -> int:
                 log.update(rid, polls=9)
             return log.df
         mem_t = timeit(warm_mem, args.repeat)
-        df_t = disk_t
 
         def read_sql():
             with log._lock:

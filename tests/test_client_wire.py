@@ -12,7 +12,7 @@ from PIL import Image
 
 import wanlab
 from wanlab import I2V, T2V, Limits, Status
-from wanlab.errors import AuthError, DownloadError, JobCanceled, JobFailed, UnconfirmedSubmit
+from wanlab.errors import AuthError, JobCanceled, JobFailed, UnconfirmedSubmit
 
 from .conftest import KEY, RecordingTransport
 
@@ -267,7 +267,6 @@ def test_concurrent_job_limit(make_lab, sim):
 
 def test_submit_rate_limit_drips(make_lab, sim):
     lab = make_lab(limits=Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=20))
-    t0 = time.monotonic()
     jobs = [lab.submit(REQ.replace(seed=s, duration=2)) for s in range(12)]
     lab.wait(jobs, timeout=120)
     assert all(j.status is Status.SUCCEEDED for j in jobs)

@@ -13,10 +13,13 @@ import mimetypes
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 MediaLike = Union[str, os.PathLike, bytes, "PILImage", "Media"]
 

@@ -27,7 +27,7 @@ from .log import RESULT_TTL_S, ExperimentLog, default_home
 from .media import MediaStore
 from .polling import PollPolicy
 from .providers import make_provider
-from .providers.base import Status, billed_seconds
+from .providers.base import Status
 from .requests import Request, from_record, to_record
 from .retry import RetryPolicy
 from .secret import Secret

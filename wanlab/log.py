@@ -195,13 +195,9 @@ class ExperimentLog:
             values.update(task_id=job.task_id, request_id=job.request_id, submitted=job.timings["submitted"],
                           status=str(job.status))
         elif ev.kind == "status":
-            status = job.status
-            if status is Status.SUCCEEDED and job.video_path is None:
-                # The host says SUCCEEDED before the file is here (the job's status passes SUCCEEDED →
-                # DOWNLOADING → SUCCEEDED): the row stays unfinished until the file is verified, so a
-                # crash in between leaves it for resume(), not a SUCCEEDED row without a video.
-                status = Status.DOWNLOADING
-            values.update(status=str(status), polls=job.polls,
+            # a job is SUCCEEDED only once its file is verified (Job.apply), so a crash while downloading
+            # leaves a DOWNLOADING row for resume(), never a SUCCEEDED row without a video
+            values.update(status=str(job.status), polls=job.polls,
                           **{k: job.timings[k] for k in ("started", "scheduled", "ended")})
             if job.task_id:
                 values["task_id"] = job.task_id
@@ -216,7 +212,7 @@ class ExperimentLog:
             if job.seed is not None and job.request.seed is None:
                 values["seed"] = job.seed          # the seed the host drew: rerun() reproduces it
             values.update(latency_s=job.latency, queue_s=job.queue_time, run_s=job.run_time)
-            if status.terminal:
+            if job.status.terminal:
                 values["claimed_until"] = 0.0
                 self.release(job.id)
             if getattr(job, "cost", None) is not None:

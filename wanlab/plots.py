@@ -3,7 +3,7 @@ frame and `ax=`, returns the Axes, labels units and names where the data came fr
 "sim"). None of them reads the log itself."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -37,6 +37,25 @@ def source(df: "pd.DataFrame") -> str:
 
 def _done(df: "pd.DataFrame") -> "pd.DataFrame":
     return df[df["status"].astype("string") == "SUCCEEDED"]
+
+
+def _by_resolution(data: "pd.DataFrame") -> "Iterator[tuple[str, pd.DataFrame]]":
+    """(resolution, its rows) in 480P → 1080P order, skipping resolutions with no rows."""
+    res = data["resolution"].astype("string")
+    for r in RES_ORDER:
+        sub = data[res == r]
+        if not sub.empty:
+            yield r, sub
+
+
+def _dress(ax: "Axes", xlabel: str, ylabel: str, title: str, legend: str | None = "resolution") -> "Axes":
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend is not None and ax.get_legend_handles_labels()[0]:
+        ax.legend(title=legend or None)
+    return ax
 
 
 def _stat(values: "pd.Series", stat: str) -> float:
@@ -114,10 +133,7 @@ def latency_vs_duration(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     """Median latency against requested duration, one line per resolution, with the p10–p90 band."""
     ax = _ax(ax)
     data = _done(df)
-    for res in RES_ORDER:
-        sub = data[data["resolution"].astype("string") == res]
-        if sub.empty:
-            continue
+    for res, sub in _by_resolution(data):
         durs = sorted(int(d) for d in sub["duration"].dropna().unique())
         lat = [sub[sub["duration"] == d]["latency_s"].dropna().astype(float) for d in durs]
         med = [v.median() for v in lat]
@@ -128,31 +144,18 @@ def latency_vs_duration(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     durations = sorted(int(d) for d in data["duration"].dropna().unique())
     if durations:
         ax.set_xticks(durations)
-    ax.set_xlabel("requested duration (s)")
-    ax.set_ylabel("latency, submit → done (s)")
-    ax.set_title(f"latency vs duration (median, band p10–p90)\nsource: {source(df)}")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(title="resolution")
-    return ax
+    return _dress(ax, "requested duration (s)", "latency, submit → done (s)",
+                  f"latency vs duration (median, band p10–p90)\nsource: {source(df)}")
 
 
 def queue_vs_run(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     """Time queued on the host against time rendering, per run."""
     ax = _ax(ax)
-    data = _done(df)
-    for res in RES_ORDER:
-        sub = data[data["resolution"].astype("string") == res]
-        if not sub.empty:
-            ax.scatter(sub["run_s"].astype(float), sub["queue_s"].astype(float), s=18, alpha=0.7,
-                       color=RES_COLORS[res], label=res)
-    ax.set_xlabel("run time on the host (s)")
-    ax.set_ylabel("queue time on the host (s)")
-    ax.set_title(f"queue vs run time per run\nsource: {source(df)}")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(title="resolution")
-    return ax
+    for res, sub in _by_resolution(_done(df)):
+        ax.scatter(sub["run_s"].astype(float), sub["queue_s"].astype(float), s=18, alpha=0.7,
+                   color=RES_COLORS[res], label=res)
+    return _dress(ax, "run time on the host (s)", "queue time on the host (s)",
+                  f"queue vs run time per run\nsource: {source(df)}")
 
 
 def spend_over_time(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
@@ -167,11 +170,8 @@ def spend_over_time(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel("time a run ended (UTC)")
-    ax.set_ylabel(f"cumulative spend ({_currency(df)})")
-    ax.set_title(f"spend over time, total {cost.sum():.2f} {_currency(df)}\nsource: {source(df)}")
-    ax.grid(alpha=0.3)
-    return ax
+    return _dress(ax, "time a run ended (UTC)", f"cumulative spend ({_currency(df)})",
+                  f"spend over time, total {cost.sum():.2f} {_currency(df)}\nsource: {source(df)}", legend=None)
 
 
 def estimate_vs_actual(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
@@ -179,21 +179,16 @@ def estimate_vs_actual(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     ax = _ax(ax)
     data = _done(df).dropna(subset=["est_cost", "cost"])
     x, y = data["est_cost"].astype(float), data["cost"].astype(float)
-    for res in RES_ORDER:
-        m = data["resolution"].astype("string") == res
-        if m.any():
-            ax.scatter(x[m], y[m], s=22, alpha=0.8, color=RES_COLORS[res], label=res)
+    for res, sub in _by_resolution(data):
+        ax.scatter(sub["est_cost"].astype(float), sub["cost"].astype(float), s=22, alpha=0.8,
+                   color=RES_COLORS[res], label=res)
     top = float(max(x.max(), y.max())) * 1.1 if len(data) else 1.0
     ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="actual = estimate")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     cur = _currency(df)
-    ax.set_xlabel(f"estimated cost ({cur})")
-    ax.set_ylabel(f"actual cost ({cur})")
-    ax.set_title(f"estimate vs actual per run (n={len(data)})\nsource: {source(df)}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return ax
+    return _dress(ax, f"estimated cost ({cur})", f"actual cost ({cur})",
+                  f"estimate vs actual per run (n={len(data)})\nsource: {source(df)}", legend="")
 
 
 def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: float = 0.5,

@@ -130,12 +130,19 @@ class DashScopeRoutes:
                              "output": {"task_status": "PENDING", "task_id": task.id}})
 
     # ---- query / cancel / list ----
-    async def query(self, app: "SimApp", request: Request, params: dict) -> Response:
+    def _lookup(self, app: "SimApp", request: Request, params: dict) -> tuple[Task | None, Response | None]:
+        """(the caller's task in this region, or None; a refusal to send instead)."""
         fp, denied = self._admit(request, params["region"], self.query_rate)
         if denied:
-            return denied
+            return None, denied
         task = app.engine.get(params["task_id"], "dashscope", fp)
-        if task is None or task.region != params["region"]:
+        return (task if task is not None and task.region == params["region"] else None), None
+
+    async def query(self, app: "SimApp", request: Request, params: dict) -> Response:
+        task, denied = self._lookup(app, request, params)
+        if denied:
+            return denied
+        if task is None:
             return JSONResponse({"request_id": str(uuid.uuid4()),
                                  "output": {"task_id": params["task_id"], "task_status": "UNKNOWN"}})
         return JSONResponse(self.snapshot(task))
@@ -169,11 +176,10 @@ class DashScopeRoutes:
         return "InternalError", FAIL_MESSAGES["InternalError"]
 
     async def cancel(self, app: "SimApp", request: Request, params: dict) -> Response:
-        fp, denied = self._admit(request, params["region"], self.query_rate)
+        task, denied = self._lookup(app, request, params)
         if denied:
             return denied
-        task = app.engine.get(params["task_id"], "dashscope", fp)
-        if task is None or task.region != params["region"]:
+        if task is None:
             return _err(400, "UnsupportedOperation", "The operation is unsupported on the referee object.")
         if task.status != "PENDING":
             return _err(400, "UnsupportedOperation",

@@ -128,22 +128,24 @@ class WaveSpeedRoutes:
         return 5000, CODE_MESSAGES[5000]
 
     # ---- result / delete ----
-    async def result(self, app: "SimApp", request: Request, params: dict) -> Response:
+    def _own_task(self, app: "SimApp", request: Request, params: dict) -> tuple[Task | None, Response | None]:
+        """The caller's prediction, or the answer to send instead (bad key, unknown id)."""
         key, denied = self._key(request)
         if denied:
-            return denied
+            return None, denied
         task = app.engine.get(params["task_id"], "wavespeed", key_fingerprint(key))
         if task is None:
-            return _err(404, "Prediction not found")   # [unverified] body; the status is the docs' 404
-        return _env(self.snapshot(task))
+            return None, _err(404, "Prediction not found")   # [unverified] body; the status is the docs' 404
+        return task, None
+
+    async def result(self, app: "SimApp", request: Request, params: dict) -> Response:
+        task, denied = self._own_task(app, request, params)
+        return denied or _env(self.snapshot(task))
 
     async def delete(self, app: "SimApp", request: Request, params: dict) -> Response:
-        key, denied = self._key(request)
+        task, denied = self._own_task(app, request, params)
         if denied:
             return denied
-        task = app.engine.get(params["task_id"], "wavespeed", key_fingerprint(key))
-        if task is None:
-            return _err(404, "Prediction not found")
         app.engine.cancel(task, "DELETED")
         return _env({"id": task.id, "status": "deleted"})
 
