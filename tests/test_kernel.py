@@ -2,9 +2,6 @@
 between cells, and a kernel where the user already applied nest_asyncio."""
 from __future__ import annotations
 
-import os
-import signal
-import threading
 
 import httpx
 import nbformat
@@ -69,17 +66,6 @@ def test_lab_in_a_kernel_with_nest_asyncio_applied(tmp_path):
     nb = _run(cells, tmp_path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-
-
-def test_interrupt_during_run_sync_cancels_the_job(make_lab):
-    lab = make_lab(time_scale=0.05)
-    # a real SIGINT, as the kernel's interrupt button sends: it must break the blocking wait
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        lab.run_sync(T2V("long", duration=15, resolution="1080P", seed=9), timeout=60)
-    job = lab.jobs[-1]
-    lab.wait([job], timeout=10)
-    assert job.status is Status.CANCELED
 
 
 def test_lab_without_keys_falls_back_to_the_embedded_sim(monkeypatch, capsys, tmp_path):

@@ -209,16 +209,25 @@ def test_seed_lock_and_randomise(make_lab):
     assert form.seed.value != 12
 
 
-def test_cancel_button_cancels_the_running_job(make_lab):
-    lab = make_lab(time_scale=0.05)
-    form = lab.form(prompt="long", duration=15, resolution="1080P")
-    form.generate_button.click()
-    job = form.jobs[-1]
-    time.sleep(0.3)
-    form.cancel_button.click()
-    card = wait_card(form.cards.children[0])
-    assert job.status is Status.CANCELED
-    assert "CANCELED" in card.status.value and card.video.outputs == () and card.cancel_button.disabled
+def test_cancel_button_cancels_the_queued_job_on_the_host(tmp_path):
+    from wanlab.sim import SimServer
+
+    from .conftest import KEY
+
+    with SimServer(time_scale=0.01, queue_base_s=100_000) as sim, \
+            wanlab.Lab(provider="dashscope", api_key=KEY, base_url=sim.dashscope_url(), time_scale=0.01,
+                       home=tmp_path, quiet=True) as lab:
+        form = lab.form(prompt="long", duration=15, resolution="1080P")
+        form.generate_button.click()
+        job = form.jobs[-1]
+        deadline = time.monotonic() + 30
+        while job.status is not Status.PENDING:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.01)
+        form.cancel_button.click()
+        card = wait_card(form.cards.children[0])
+        assert job.status is Status.CANCELED and sim.task_info(job.task_id)["status"] == "CANCELED"
+        assert "CANCELED" in card.status.value and card.video.outputs == () and card.cancel_button.disabled
 
 
 def test_rating_and_notes_are_saved_to_the_log(make_lab):

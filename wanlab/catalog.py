@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Iterable, Mapping
 
-from .errors import CatalogError
+from . import checks
+from .errors import CatalogError, ValidationError
 
 MODES = ("t2v", "i2v", "flf2v", "grid9", "ref2v", "edit")
 MODE_NAMES = {
@@ -201,9 +202,25 @@ REGION_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
+def _check_host(host: object, allow_none: bool = False) -> None:
+    if host is None and allow_none:
+        return
+    if host not in HOSTS:
+        raise CatalogError(f"host={host!r}; use {' or '.join(repr(h) for h in HOSTS)}{checks.suggest(host, HOSTS)}")
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in MODES:
+        raise CatalogError(f"mode={mode!r} is not a wanlab mode; use one of {', '.join(MODES)}"
+                           f"{checks.suggest(mode, MODES)}")
+
+
 def models(host: str | None = None, mode: str | None = None, version: str | None = None,
            region: str | None = None) -> list[ModelSpec]:
-    """The catalog filtered; newest version first."""
+    """The catalog filtered; newest version first. An unknown host or mode is an error, not an empty list."""
+    _check_host(host, allow_none=True)
+    if mode is not None:
+        _check_mode(mode)
     out = [m for m in _MODELS
            if (host is None or m.host == host) and (mode is None or mode in m.modes)
            and (version is None or m.version == version)
@@ -213,6 +230,10 @@ def models(host: str | None = None, mode: str | None = None, version: str | None
 
 def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     """Look a model ID up; a stale, mistyped or other-host ID raises CatalogError naming the closest IDs."""
+    if not isinstance(model_id, str) or not model_id:
+        raise CatalogError(f"model={model_id!r} must be a model ID string such as 'wan2.7-t2v' or "
+                           f"'alibaba/wan-2.7/text-to-video' (see wanlab.catalog.models())")
+    _check_host(host, allow_none=True)
     spec = CATALOG.get(model_id)
     if spec is not None and (host is None or spec.host == host):
         return spec
@@ -246,8 +267,8 @@ def equivalent(spec: ModelSpec, host: str | None) -> ModelSpec | None:
 
 
 def default_model(host: str, mode: str, region: str | None = None) -> ModelSpec:
-    if mode not in MODES:
-        raise CatalogError(f"mode={mode!r} is not a wanlab mode; use one of {', '.join(MODES)}")
+    _check_host(host)
+    _check_mode(mode)
     if host == "dashscope" and region in REGION_DEFAULTS:
         mid = REGION_DEFAULTS[region].get(mode)
         if mid is None:
@@ -316,8 +337,16 @@ class PriceTable:
     def override(self, host: str, model: str, resolution: str, amount: float, currency: str = "USD",
                  per: str = "second", region: str = "", source: str = "user", date: str = "",
                  confidence: str = "user") -> "PriceTable":
-        return PriceTable(self.rows + [PriceRow(host, region, model, resolution, amount, currency, per, source,
-                                                date, confidence)])
+        """A new table with one more row, which wins over earlier ones. Every argument is checked: a row
+        no request could match (a misspelled host, model or resolution) would be ignored silently."""
+        row = PriceRow(_price_host(host), _price_region(host, region), _price_model(host, model),
+                       _price_resolution(resolution),
+                       checks.check_number("amount", amount, minimum=0, where="PriceTable.override",
+                                           hint=f" ({currency!s} per {per!s})"),
+                       _price_currency(currency), _price_per(per),
+                       *(checks.check_text(n, v, where="PriceTable.override")
+                         for n, v in (("source", source), ("date", date), ("confidence", confidence))))
+        return PriceTable(self.rows + [row])
 
     def lookup(self, host: str, region: str | None, model: str, resolution: str) -> PriceRow | None:
         """The last matching row: overrides are appended, so they win."""
@@ -345,6 +374,65 @@ class PriceTable:
                     return Price(clips[limit].amount, clips[limit].currency, clips[limit])
             return None      # longer than any priced clip: unknown, not the longest clip's price
         raise CatalogError(f"price row for {model} has unknown unit per={row.per!r}")
+
+
+_WHERE = "PriceTable.override"
+_PREFIX_EXAMPLE = {"dashscope": "wan2.7-*", "wavespeed": "alibaba/wan-2.7/*"}
+
+
+def _price_host(host: object) -> str:
+    if host not in HOSTS:
+        raise CatalogError(f"{_WHERE}: host={host!r}; use {' or '.join(repr(h) for h in HOSTS)}"
+                           f"{checks.suggest(host, HOSTS)}")
+    return str(host)
+
+
+def _price_region(host: object, region: object) -> str:
+    if region == "":
+        return ""
+    if host != "dashscope":
+        raise ValidationError(f"{_WHERE}: region={region!r}: {host} has no regions; leave region=''")
+    if region not in REGIONS:
+        raise ValidationError(f"{_WHERE}: region={region!r}; use one of {', '.join(REGIONS)} (or '' for any)"
+                              f"{checks.suggest(region, REGIONS)}")
+    return str(region)
+
+
+def _price_model(host: str, model: object) -> str:
+    """An exact ID of this host, or a prefix ending in "*" that matches at least one of its IDs."""
+    if isinstance(model, str) and model.endswith("*"):
+        if not any(m.host == host and m.id.startswith(model[:-1]) for m in _MODELS):
+            raise CatalogError(f"{_WHERE}: model={model!r} matches no {host} model ID; e.g. "
+                               f"{_PREFIX_EXAMPLE[host]!r} or an exact ID")
+        return str(model)
+    try:
+        return get_model(model, host=host).id     # type: ignore[arg-type]
+    except CatalogError as exc:
+        raise CatalogError(f"{_WHERE}: {exc}") from None
+
+
+def _price_resolution(resolution: object) -> str:
+    if resolution in RESOLUTIONS:
+        return str(resolution)
+    fixed = str(resolution).upper().replace(" ", "")
+    hint = f" (did you mean {fixed!r}?)" if fixed in RESOLUTIONS else ""
+    raise ValidationError(f"{_WHERE}: resolution={resolution!r}; use one of {', '.join(RESOLUTIONS)}{hint}")
+
+
+def _price_currency(currency: object) -> str:
+    if isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper():
+        return str(currency)
+    hint = f" (did you mean {currency.upper()!r}?)" if isinstance(currency, str) and len(currency) == 3 else ""
+    raise ValidationError(f"{_WHERE}: currency={currency!r}; use a three-letter ISO code such as 'USD' or 'CNY'{hint}")
+
+
+def _price_per(per: object) -> str:
+    if per == "second":
+        return "second"
+    if isinstance(per, str) and per.startswith("clip:") and per[5:].isdigit() and int(per[5:]) > 0:
+        return str(per)
+    raise ValidationError(f"{_WHERE}: per={per!r}; use 'second' (× output seconds) or 'clip:N' (a flat price for "
+                          f"clips up to N seconds, e.g. 'clip:5')")
 
 
 def default_prices() -> PriceTable:

@@ -13,6 +13,7 @@ Rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncContextManager, Callable
 
 import httpx
 
@@ -64,7 +65,9 @@ class ApiClient:
                  store: MediaStore | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
                  submit_timeout: float = 60.0, rng: random.Random | None = None,
-                 known_task_ids: Callable[[], set[str]] | None = None):
+                 known_task_ids: Callable[[], set[str]] | None = None,
+                 submit_turn: Callable[[], AsyncContextManager[None]] | None = None,
+                 claimants: Callable[[Job, float], list[tuple[float, str]]] | None = None):
         self.provider = provider
         self.secret = secret
         self.limits = limits or Limits.for_host(provider.name)
@@ -84,6 +87,11 @@ class ApiClient:
         self._submit_lock: asyncio.Lock | None = None
         self._seen: set[str] = set()
         self._known_task_ids = known_task_ids or (lambda: set())
+        # across processes on one log: one submit in flight per account, and who else awaits a task
+        self._submit_turn = submit_turn or contextlib.nullcontext
+        self._claimants = claimants or (lambda job, since: [])
+        self._wake: dict[str, asyncio.Event] = {}          # job id → set when the user asks to cancel
+        self._tasks: dict[str, asyncio.Task] = {}
         self.stats = {"requests": 0, "retries": 0, "submits": 0, "reconciled": 0, "resubmits": 0}
 
     def __repr__(self) -> str:
@@ -162,13 +170,24 @@ class ApiClient:
 
     # -- the job's life --------------------------------------------------------------------------
     async def run(self, job: Job, phase: str = "submit") -> Job:
-        """Drive `job` to a terminal state. Always ends with job.finish(); errors land on the job.
+        """Drive `job` to a terminal state, or detach it. Always ends with job.finish(); errors land on the job.
 
         `phase` says where a resumed job picks up: "submit" (never sent), "reconcile" (a submit was
-        in flight when the process died), "poll" (the host has the task), "download"."""
+        in flight when the process died), "poll" (the host has the task), "download".
+
+        Terminal means the host said so: once a task may exist (a submit left, or the host accepted it),
+        only the host's FAILED / CANCELED / UNKNOWN ends the row. Anything else — lost contact, 401/403
+        after acceptance, a disk that cannot take the file, a bug — detaches the job: the row stays
+        unfinished, with its reason, for `lab.resume()`."""
         self._ensure()
         assert self._slots is not None
         holding = False
+        self._wake[job.id] = asyncio.Event()
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[job.id] = task
+        if job.cancel_requested:
+            self._wake[job.id].set()
         try:
             if phase in ("submit", "reconcile", "poll"):
                 await self._slots.acquire()
@@ -186,37 +205,76 @@ class ApiClient:
                 self._slots.release()
                 holding = False
             if snap.status is Status.SUCCEEDED:      # the job shows DOWNLOADING until the file is verified
+                if job.cancel_requested and not job.cancel_outcome:
+                    job.emit("cancel", f"task {job.task_id} had already finished (paid): downloaded anyway")
                 await self.download(job)
                 job.set_status(Status.SUCCEEDED)
         except asyncio.CancelledError:
-            if job.detached:
-                job.error = WanlabError(f"the Lab closed while job {job.id} was {job.status}; task "
-                                        f"{job.task_id} was left on the host")
-                job.emit("detached", str(job.error))
-            else:
-                await asyncio.shield(self._cancel_remote(job))
-                job.set_status(Status.CANCELED, "cancelled by the user")
+            if job.cancel_requested and not (job.task_id or job.status is Status.SUBMITTING):
+                job.set_status(Status.CANCELED, "cancelled before anything was sent")
+            else:         # the Lab closed: what it asked for stays in the log for the next Lab
+                where = f"task {job.task_id} was left on the host" if job.task_id else (
+                    "its submit was in flight" if job.status is Status.SUBMITTING else "it was never sent")
+                self._detach(job, WanlabError(f"the Lab closed while job {job.id} was {job.status}; {where}"))
         except WanlabError as exc:
             job.error = exc
             job.error_code = getattr(exc, "code", "") or type(exc).__name__
-            if job.task_id and _transient(exc):
-                # The host has (and may bill) this task and we only lost touch: leave the row unfinished
-                # so lab.resume() — here or in another kernel — polls and downloads it later.
-                job.emit("detached", f"lost contact with the host while {job.status} ({exc}); task "
-                                     f"{job.task_id} stays in the log: lab.resume() picks it up")
+            if getattr(exc, "no_task", False) or not (job.task_id or job.status is Status.SUBMITTING):
+                job.set_status(Status.FAILED, str(exc))        # the host refused it, or nothing left the machine
+            elif isinstance(exc, UnconfirmedSubmit) and not self.provider.supports_list:
+                job.set_status(Status.UNKNOWN, str(exc))       # no list to ever look at: the console is the way
             else:
-                final = Status.UNKNOWN if isinstance(exc, UnconfirmedSubmit) else Status.FAILED
-                job.set_status(final, str(exc))
-        except Exception as exc:  # a bug must still end the job, visibly
-            job.error = WanlabError(f"internal error: {exc!r}")
-            job.error_code = "wanlab.InternalError"
-            job.set_status(Status.FAILED, repr(exc))
-            log.exception("job %s crashed", job.id)
+                self._detach(job, exc)
+        except Exception as exc:  # a full disk, an unwritable folder, a bug: must still end visibly
+            err = WanlabError(f"{type(exc).__name__}: {exc}") if isinstance(exc, OSError) else \
+                WanlabError(f"internal error: {exc!r}")
+            job.error = err
+            job.error_code = "wanlab.DiskError" if isinstance(exc, OSError) else "wanlab.InternalError"
+            if job.task_id or job.status is Status.SUBMITTING:
+                self._detach(job, err)
+            else:
+                job.set_status(Status.FAILED, str(err))
+            if not isinstance(exc, OSError):
+                log.exception("job %s crashed", job.id)
         finally:
             if holding:
                 self._slots.release()
+            self._wake.pop(job.id, None)
+            self._tasks.pop(job.id, None)
             job.finish()
         return job
+
+    def _detach(self, job: Job, exc: WanlabError) -> None:
+        """The host has (or may have) this task and we could not finish it: keep the row unfinished, so
+        lab.resume() — here or in another kernel — polls, reconciles or downloads it later."""
+        job.error = exc
+        job.error_code = job.error_code or getattr(exc, "code", "") or type(exc).__name__
+        job.detached = True
+        what = f"task {job.task_id}" if job.task_id else "its submit (the host may have created a task)"
+        job.emit("detached", f"{exc} — while {job.status}; {what} stays in the log unfinished: lab.resume() "
+                             f"picks it up")
+
+    def request_cancel(self, job: Job) -> None:
+        """On the loop thread: the user asked to stop. A job that has sent nothing is dropped here; one that
+        may have a task is woken, so its poll loop cancels on the host within one step."""
+        wake = self._wake.get(job.id)
+        if wake is not None:
+            wake.set()
+        task = self._tasks.get(job.id)
+        if task is not None and job.status is Status.QUEUED:
+            task.cancel()                # status is read on this thread: nothing can have left
+
+    async def _nap(self, job: Job, seconds: float) -> None:
+        """Sleep between polls, cut short once by a cancel request (the poll loop then acts on it)."""
+        wake = self._wake.get(job.id)
+        if wake is None:
+            await asyncio.sleep(seconds)
+        elif wake.is_set():
+            wake.clear()
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), seconds)
+            wake.clear()
 
     async def _resume_submit(self, job: Job) -> TaskSnapshot:
         """A previous process died with this job's submit in flight: adopt the task it created, or submit
@@ -224,7 +282,7 @@ class ApiClient:
         assert self._submit_lock is not None
         job.fingerprint = job.fingerprint or ""
         sent_ms = int((job.timings["started"] or job.timings["created"] or time.time()) * 1000)
-        async with self._submit_lock:
+        async with self._submit_lock, self._submit_turn():
             snap = await self._reconcile(job, sent_ms, "the process that sent it ended before the answer")
         if snap is not None:
             return self._accepted(job, snap)
@@ -256,7 +314,7 @@ class ApiClient:
         attempt = 0
         # One submit in flight at a time per client: an ambiguous one can then be matched to the single
         # new task the host lists.
-        async with self._submit_lock:
+        async with self._submit_lock, self._submit_turn():
             while True:
                 attempt += 1
                 await self._submit_rate.acquire()
@@ -281,7 +339,7 @@ class ApiClient:
                     if resp.status == 200:
                         return self._accepted(job, self.provider.parse_submit(resp))
                     if resp.status not in _SUBMIT_RETRYABLE + _SUBMIT_AMBIGUOUS:
-                        raise self.provider.error(resp, "submit")
+                        raise _no_task(self.provider.error(resp, "submit"))
                     if resp.status in _SUBMIT_AMBIGUOUS:
                         snap = await self._reconcile(job, sent_ms, f"HTTP {resp.status}")
                         if snap is not None:
@@ -294,8 +352,9 @@ class ApiClient:
                         why = f"HTTP {resp.status} (not accepted)"
                 if attempt >= self.retry.max_attempts:
                     if resp is not None and resp.status in _SUBMIT_RETRYABLE:
-                        raise self.provider.error(resp, "submit")
-                    raise ApiError(f"submit not accepted after {attempt} tries ({why})", host=self.provider.name)
+                        raise _no_task(self.provider.error(resp, "submit"))
+                    raise _no_task(ApiError(f"submit not accepted after {attempt} tries ({why})",
+                                            host=self.provider.name))
                 delay = self.retry.delay(attempt, retry_after, self._rng)
                 self.stats["retries"] += 1
                 job.emit("retry", f"submit: {why}; retrying in {delay:.2f} s", route="submit", attempt=attempt,
@@ -344,6 +403,8 @@ class ApiClient:
                 if theirs is None or theirs == job.request.wire_prompt():   # unknown until it ends, or ours
                     snaps[t.task_id] = replace(snap, request_id=snap.request_id or t.request_id)
             candidates = [t for t in candidates if t.task_id in snaps]
+            if len(candidates) > 1:
+                candidates = self._by_rank(job, candidates, sent_ms - slack_ms)
             if len(candidates) == 1:
                 self.stats["reconciled"] += 1
                 t = candidates[0]
@@ -360,6 +421,18 @@ class ApiClient:
                                f"safe to re-send")
         return None
 
+    def _by_rank(self, job: Job, candidates: list, since_ms: float) -> list:
+        """Several unknown tasks and several rows (in any process on this log) still waiting to learn their
+        task id: submits to one account go one at a time (the submit turn), so the host created the tasks in
+        the order the rows were sent. Match by rank when the counts agree; otherwise leave it ambiguous."""
+        if any(t.created_ms is None for t in candidates):
+            return candidates
+        rows = self._claimants(job, since_ms / 1000) + [(job.timings["started"] or 0.0, job.id)]
+        if len(rows) != len(candidates):
+            return candidates
+        rank = sorted(rows).index((job.timings["started"] or 0.0, job.id))
+        return [sorted(candidates, key=lambda t: t.created_ms)[rank]]
+
     async def _poll(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
         assert job.task_id is not None
         expected = job.expected_run or job.model.expected_latency(job.request.resolution,
@@ -367,12 +440,21 @@ class ApiClient:
         t0 = time.monotonic()
         last_poll = t0
         run_start = _run_start(job, snap, None, t0)
+        cancel_tries = 0
         while not snap.status.terminal:
             now = time.monotonic()
-            state = PollState(polls=job.polls, since_submit=(now - t0) / self.time_scale,
-                              since_running=None if run_start is None else (now - run_start) / self.time_scale,
-                              status=snap.status, expected_run=expected)
-            await asyncio.sleep(max(0.0, self.poll_policy.next_delay(state)) * self.time_scale)
+            delay: float | None = None
+            if job.cancel_requested and cancel_tries < 3 and not job.cancel_outcome:
+                cancel_tries += 1
+                await self._cancel_remote(job)
+                if job.cancel_outcome == "cancelled":
+                    delay = 0.0          # the host said yes: read its CANCELED now
+            if delay is None:
+                state = PollState(polls=job.polls, since_submit=(now - t0) / self.time_scale,
+                                  since_running=None if run_start is None else (now - run_start) / self.time_scale,
+                                  status=snap.status, expected_run=expected)
+                delay = max(0.0, self.poll_policy.next_delay(state)) * self.time_scale
+            await self._nap(job, delay)
             resp = await self.call(self.provider.query(job.task_id), job)
             job.polls += 1
             snap = self.provider.parse_query(resp, job.task_id)
@@ -383,20 +465,25 @@ class ApiClient:
         return snap
 
     async def _cancel_remote(self, job: Job) -> None:
-        if job.task_id is None or not self.provider.supports_cancel or job.status.terminal:
-            return
-        req = self.provider.cancel(job.task_id)
+        """Ask the host to cancel; `job.cancel_outcome` records its answer ("cancelled", "refused",
+        "unsupported") and a "cancel" event says it in words (the log keeps it)."""
+        req = self.provider.cancel(job.task_id) if self.provider.supports_cancel and job.task_id else None
         if req is None:
+            job.cancel_outcome = "unsupported"
+            job.emit("cancel", f"{self.provider.name} has no cancel for a task it accepted: task {job.task_id} runs "
+                               f"to the end and is billed, so wanlab still downloads its video")
             return
         try:
             resp = await self.call(req, job)
             self.provider.parse_cancel(resp)
+            job.cancel_outcome = "cancelled"
             job.emit("cancel", f"task {job.task_id} cancelled on the host")
         except ApiError as exc:
-            job.emit("cancel", f"the host did not cancel task {job.task_id} ({exc.code or exc.status}: it is "
-                               f"probably running and will be billed); stopped waiting locally")
+            job.cancel_outcome = "refused"
+            job.emit("cancel", f"the host would not cancel task {job.task_id} ({exc.code or exc.status}: it is "
+                               f"probably running, hence billed); wanlab keeps polling and downloads the video")
         except WanlabError as exc:
-            job.emit("cancel", f"cancel request failed: {exc}")
+            job.emit("cancel", f"cancel request for task {job.task_id} failed ({exc}); trying again at the next poll")
 
     # -- download --------------------------------------------------------------------------------
     async def download(self, job: Job) -> Path:
@@ -477,9 +564,10 @@ class _Retry(Exception):
     pass
 
 
-def _transient(exc: WanlabError) -> bool:
-    """Errors that say nothing about the task itself, only about reaching the host."""
-    return isinstance(exc, LostContact) or (isinstance(exc, ApiError) and exc.retryable)
+def _no_task(exc: WanlabError) -> WanlabError:
+    """Marks an error as the host's proof that the submit created no task: the job may end FAILED."""
+    exc.no_task = True   # type: ignore[attr-defined]
+    return exc
 
 
 def _host_clock(value: str | None) -> float | None:

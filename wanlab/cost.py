@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from .catalog import ModelSpec, PriceTable
-from .errors import WanlabError
+from . import checks
+from .errors import ValidationError, WanlabError
 from .providers.base import billed_seconds
 from .requests import Request
 
@@ -91,9 +92,14 @@ class Budget:
     """Spend so far (actual) plus what is in flight (estimated), against a limit in one currency."""
 
     def __init__(self, limit: float | None, currency: str | None = None, spent: float = 0.0):
-        self.limit = limit
-        self.currency = currency
-        self.spent = spent
+        # NaN would compare False everywhere and turn the guard off; a negative limit admits nothing
+        self.limit = checks.check_number("limit", limit, minimum=0, allow_none=True, where="Budget",
+                                         hint=" (or None for no limit)")
+        if currency is not None and not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+            raise ValidationError(f"Budget: currency={currency!r}; use a three-letter code such as 'USD' or 'CNY' "
+                                  f"(or None to take the first run's)")
+        self.currency = None if currency is None else str(currency)
+        self.spent = checks.check_number("spent", spent, minimum=0, where="Budget")
         self.in_flight: dict[str, float] = {}
         self._lock = threading.Lock()
 

@@ -10,17 +10,15 @@ import concurrent.futures
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import Any, Callable, Generator
 
 from .catalog import ModelSpec
 from .errors import JobCanceled, JobFailed, WanlabError
 from .providers.base import Status, TaskSnapshot
 from .requests import Request
-
-if TYPE_CHECKING:
-    from .lab import Lab
 
 TIMING_KEYS = ("created", "started", "submitted", "scheduled", "ended", "downloaded")
 
@@ -42,8 +40,7 @@ Observer = Callable[["Job", JobEvent], None]
 class Job:
     """A handle on one generation. `await job`, `job.result(timeout)`, `job.cancel()`."""
 
-    def __init__(self, request: Request, model: ModelSpec, host: str, region: str = "", lab: "Lab | None" = None,
-                 run_id: str | None = None):
+    def __init__(self, request: Request, model: ModelSpec, host: str, region: str = "", run_id: str | None = None):
         self.id = run_id or uuid.uuid4().hex[:12]
         self.request = request
         self.model = model
@@ -71,7 +68,10 @@ class Job:
         self._lock = threading.Lock()
         self._done: concurrent.futures.Future[Job] = concurrent.futures.Future()
         self._cancel_hook: Callable[[], None] | None = None
-        self._lab = lab
+        self.cancel_requested = False
+        self.cancel_outcome = ""    # what the host answered: "cancelled" | "refused" | "unsupported"
+        self.log_error: Exception | None = None   # the experiment log could not record this job
+        self.attached = ""      # why this handle follows a run that was already in the log, if it does
         self.detached = False
         self.protocol = ""
         self.expected_run: float | None = None    # host seconds, from the log's history of similar runs
@@ -118,6 +118,10 @@ class Job:
         return self._raise_for_status()
 
     def _raise_for_status(self) -> "Job":
+        if self.log_error is not None:      # warned in the caller's thread: that is where the user looks
+            warnings.warn(f"job {self.id}: the experiment log could not record it ({self.log_error}); what it "
+                          f"knows (task {self.task_id}, video {self.video_path}) is in this Job only — free "
+                          f"space or fix permissions before the next run", RuntimeWarning, stacklevel=3)
         if self.status is Status.SUCCEEDED:
             return self
         if self.status is Status.CANCELED:
@@ -138,8 +142,14 @@ class Job:
 
     # -- acting ----------------------------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop waiting; cancel the task on the host when the host can (DashScope: while PENDING)."""
-        if self._cancel_hook is not None and not self.done:
+        """Stop paying: a job not yet sent ends CANCELED at once; a task the host has is cancelled there when
+        the host can (DashScope: while PENDING), and ends CANCELED when it says so. A task the host would not
+        cancel (already running, hence billed) is still polled and downloaded: it is paid for. A submit in
+        flight is answered (or reconciled) first. Returns at once; `job.events` say what happened."""
+        if self.done or self.cancel_requested:
+            return
+        self.cancel_requested = True
+        if self._cancel_hook is not None:
             self._cancel_hook()
 
     # -- updates (loop thread) -------------------------------------------------------------------

@@ -4,19 +4,23 @@ A row is written when the job is created (before anything is sent) and updated a
 a kernel that dies mid-wait leaves the task id behind for `lab.resume()`. WAL journal with
 `synchronous=FULL`: a commit survives a crash of the process and of the machine. Several kernels may
 share one file; a lease per row (`claimed_by`, `claimed_until`) keeps two of them from polling the
-same task at once.
+same task at once. A lease names its owner's host, boot, pid and process start time, so on the same
+machine a dead owner's rows are taken over at once; from another machine, when the lease runs out.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .errors import ConfigError
 from .jobs import Job, JobEvent
 from .providers.base import Status, billed_seconds
 
@@ -75,6 +79,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("tags", "TEXT", "string"),
     ("notes", "TEXT", "string"),
     ("rating", "INTEGER", "Int64"),
+    ("cancel", "TEXT", "string"),
     ("claimed_by", "TEXT", "string"),
     ("claimed_until", "REAL", "Float64"),
     ("updated", "REAL", "datetime"),
@@ -88,47 +93,115 @@ def default_home() -> Path:
     return Path(os.environ.get("WANLAB_HOME") or "wanlab-runs")
 
 
+class LogError(ConfigError):
+    """The experiment log's file cannot be used (empty, foreign, corrupt, unwritable): says which file and what
+    to do. Raised before anything is sent."""
+
+
+# -- who holds a lease, and whether they still live ------------------------------------------------
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), or None when there is no such process.
+    A pid alone is not an identity: after a restart the OS hands old pids to new processes."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+_HOST = socket.gethostname().replace("|", "_")
+_BOOT = _boot_id()
+_LIVE_OWNERS: set[str] = set()     # tokens of this process's open logs
+
+
+def _new_owner() -> str:
+    start = _proc_start(os.getpid()) or ""
+    return f"{_HOST}|{_BOOT}|{os.getpid()}|{start}|{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True / False when it can be told from here (same machine and boot), None when only the lease's expiry
+    can tell (another machine, an old-style owner, no /proc)."""
+    if not owner:
+        return False
+    parts = owner.split("|")
+    if len(parts) != 5 or not parts[1] or not parts[3]:
+        return None
+    host, boot, pid, start, _ = parts
+    if host != _HOST or boot != _BOOT:
+        return None
+    if int(pid) == os.getpid():
+        return owner in _LIVE_OWNERS
+    return _proc_start(int(pid)) == start
+
+
+def describe_owner(owner: str | None) -> str:
+    parts = (owner or "").split("|")
+    return f"pid {parts[2]} on {parts[0]}" if len(parts) == 5 else (owner or "nobody")
+
+
 class ExperimentLog:
     """`lease_s`: how long a claim on a row lasts without renewal (default `$WANLAB_LEASE_S` or 60 s). While
     a job of this process runs, a heartbeat thread renews its row's lease every `lease_s / 4`; a process
     that dies stops renewing, and after `lease_s` another process's `lab.resume()` may take the row."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, lease_s: float | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, lease_s: float | None = None,
+                 clock: Callable[[], float] = time.time):
         home = default_home()
         self.path = Path(path) if path is not None else home / "runs.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         if lease_s is None:
             lease_s = float(os.environ.get("WANLAB_LEASE_S") or LEASE_S)
         if not lease_s > 0:
             raise ValueError(f"lease_s={lease_s!r} must be > 0 seconds")
         self.lease_s = float(lease_s)
+        self.clock = clock                    # injected in tests: leases are about time
+        self.owner = _new_owner()
         self._held: set[str] = set()          # rows whose jobs run in this process: the heartbeat renews them
         self._beat: threading.Thread | None = None
         self._wake = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._last_checkpoint = time.monotonic()
+        self._conn = _open(self.path)
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise LogError(f"{self.path} is not a usable wanlab log ({exc}). If it is a copy, copy it again from "
+                           f"a closed Lab; otherwise move it aside and a new log starts there") from None
+        _LIVE_OWNERS.add(self.owner)
+        self._finalizer = weakref.finalize(self, _LIVE_OWNERS.discard, self.owner)
+
+    def _setup(self) -> None:
+        self._c().execute("PRAGMA journal_mode=WAL")
+        self._c().execute("PRAGMA synchronous=FULL")
+        self._c().execute("PRAGMA busy_timeout=30000")
         cols = ", ".join(f"{c} {t}" for c, t, _ in COLUMNS)
         with self._lock:
-            self._conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({cols})")
-            have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+            self._c().execute(f"CREATE TABLE IF NOT EXISTS runs ({cols})")
+            have = {r[1] for r in self._c().execute("PRAGMA table_info(runs)")}
             for c, t, _ in COLUMNS:       # an older file gains new columns
                 if c not in have:
-                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
+                    self._c().execute(f"ALTER TABLE runs ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
             if "seq" not in have:       # the change counter behind the DataFrame cache (not a df column)
-                self._conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
-            self._conn.execute("UPDATE runs SET seq = rowid WHERE seq IS NULL")
-            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_status ON runs(status)")
-            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_task ON runs(task_id)")
-            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_created ON runs(created)")
-            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq)")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", [uuid.uuid4().hex])
-            self.log_id = self._conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0]
+                self._c().execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
+            self._c().execute("UPDATE runs SET seq = rowid WHERE seq IS NULL")
+            self._c().execute("CREATE INDEX IF NOT EXISTS runs_status ON runs(status)")
+            self._c().execute("CREATE INDEX IF NOT EXISTS runs_task ON runs(task_id)")
+            self._c().execute("CREATE INDEX IF NOT EXISTS runs_created ON runs(created)")
+            self._c().execute("CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq)")
+            self._c().execute("CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs(fingerprint)")
+            self._c().execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self._c().execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", [uuid.uuid4().hex])
+            self._c().execute("CREATE TABLE IF NOT EXISTS locks (scope TEXT PRIMARY KEY, owner TEXT, until REAL)")
+            self.log_id = self._c().execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0]
         self.cache_path = self.path.with_name(self.path.name + ".df.arrow")
         self._mem: tuple[int, "pd.DataFrame"] | None = None     # (seq high-water mark, frame)
 
@@ -142,25 +215,61 @@ class ExperimentLog:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            return self._c().execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
+        """Checkpoint the WAL into the file, so `runs.sqlite` alone is the whole log (a copy, a backup), and
+        let go of every lease held here: another process may take those rows at once."""
+        if self._closed:
+            return
         self._closed = True
         self._wake.set()
+        _LIVE_OWNERS.discard(self.owner)
         with self._lock:
+            try:
+                self._c().execute("UPDATE runs SET claimed_until = 0 WHERE claimed_by = ? AND status NOT IN "
+                                   f"({', '.join('?' * len(TERMINAL))})", [self.owner, *TERMINAL])
+                self._c().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass                # read-only or busy: the data is still in the WAL, SQLite replays it
+            self._held.clear()
             self._conn.close()
+            self._conn = None      # reads reopen it (`lab.log.df` after `lab.close()`); writes refuse
+
+    def _c(self) -> sqlite3.Connection:
+        """The connection; reopened for reading after close(), so a closed Lab's log can still be looked at."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        return self._conn
+
+    def checkpoint(self, every_s: float = 30.0) -> None:
+        """Copy the WAL into the main file now and then (passive: never waits on readers)."""
+        if time.monotonic() - self._last_checkpoint < every_s or self._closed:
+            return
+        self._last_checkpoint = time.monotonic()
+        with self._lock:
+            try:
+                self._c().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass
 
     # -- writing ---------------------------------------------------------------------------------
     def _write(self, run_id: str, values: dict[str, Any], insert: bool = False) -> None:
         values = {**values, "updated": time.time()}
         with self._lock:
+            if self._closed:
+                raise LogError(f"the experiment log {self.path} was closed; open a new Lab")
             if insert:
                 cols = ["run_id", *values]
-                self._conn.execute(f"INSERT INTO runs ({', '.join(cols)}, seq) VALUES ({', '.join('?' * len(cols))}, "
+                self._c().execute(f"INSERT INTO runs ({', '.join(cols)}, seq) VALUES ({', '.join('?' * len(cols))}, "
                                    f"{_NEXT_SEQ})", [run_id, *values.values()])
             else:
                 sets = ", ".join(f"{k} = ?" for k in values)
-                self._conn.execute(f"UPDATE runs SET {sets}, seq = {_NEXT_SEQ} WHERE run_id = ?",
+                self._c().execute(f"UPDATE runs SET {sets}, seq = {_NEXT_SEQ} WHERE run_id = ?",
                                    [*values.values(), run_id])
 
     def insert(self, row: dict[str, Any]) -> None:
@@ -174,9 +283,15 @@ class ExperimentLog:
             raise KeyError(f"not log columns: {', '.join(sorted(unknown))}")
         self._write(run_id, values)
 
-    def record_created(self, job: Job, params: dict[str, Any], inputs: dict[str, Any], **extra: Any) -> None:
+    def record_created(self, job: Job, params: dict[str, Any], inputs: dict[str, Any], *, attach: bool = False,
+                       **extra: Any) -> dict[str, Any] | None:
         """The row for a new job, before anything is sent; the job then updates it via `observe`.
-        `params` and `inputs` come from `requests.to_record` and are enough to rebuild the request."""
+        `params` and `inputs` come from `requests.to_record` and are enough to rebuild the request.
+
+        With `attach`, and an unfinished row for the same request (fingerprint, model, host, base URL) in
+        the log — from this process, another live one, or a dead one — nothing is written and that row is
+        returned instead: the run is already paid for or about to be. Check and insert are one transaction,
+        so two kernels running the same cell at once make one row between them."""
         req = job.request
         row = {"run_id": job.id, "created": job.timings["created"], "host": job.host, "region": job.region,
                "protocol": getattr(job, "protocol", ""), "model": job.model.id, "mode": req.mode,
@@ -184,9 +299,30 @@ class ExperimentLog:
                "duration": req.duration, "seed": req.seed, "params": json.dumps(params, default=str),
                "inputs": json.dumps(inputs, default=str), "fingerprint": req.fingerprint(),
                "status": str(job.status), "polls": 0, "retries": 0, "claimed_by": self.owner,
-               "claimed_until": time.time() + self.lease_s}
+               "claimed_until": self.clock() + self.lease_s}
         row.update(extra)
-        self.insert(row)
+        if not attach:
+            self.insert(row)
+            return None
+        keys = ("fingerprint", "model", "host", "protocol", "region", "base_url")
+        where = " AND ".join(f"{k} IS ?" for k in keys)
+        marks = ", ".join("?" * len(TERMINAL))
+        values = {**row, "updated": time.time()}
+        run_id = values.pop("run_id")
+        with self._lock:
+            self._c().execute("BEGIN IMMEDIATE")
+            try:
+                found = self._c().execute(
+                    f"SELECT {', '.join(NAMES)} FROM runs WHERE {where} AND status NOT IN ({marks}) "
+                    "ORDER BY created DESC LIMIT 1", [row.get(k) for k in keys] + list(TERMINAL)).fetchone()
+                if found is None:
+                    self._c().execute(f"INSERT INTO runs (run_id, {', '.join(values)}, seq) VALUES "
+                                       f"({', '.join('?' * (len(values) + 1))}, {_NEXT_SEQ})", [run_id, *values.values()])
+                self._c().execute("COMMIT")
+            except BaseException:
+                self._c().execute("ROLLBACK")
+                raise
+        return dict(zip(NAMES, found)) if found is not None else None
 
     def observe(self, job: Job, ev: JobEvent) -> None:
         """Job observer: write what changed. Runs on the Lab's loop thread."""
@@ -215,6 +351,7 @@ class ExperimentLog:
             if job.status.terminal:
                 values["claimed_until"] = 0.0
                 self.release(job.id)
+                self.checkpoint()
             if getattr(job, "cost", None) is not None:
                 values["cost"] = job.cost
                 if job.currency:
@@ -227,29 +364,93 @@ class ExperimentLog:
                 "downloaded"], width=info.get("width"), height=info.get("height"), fps=info.get("fps"),
                 frames=info.get("frames"), video_seconds=info.get("duration"))
         elif ev.kind == "retry":
+            if self._closed:
+                raise LogError(f"the experiment log {self.path} was closed; open a new Lab")
             with self._lock:
-                self._conn.execute(f"UPDATE runs SET retries = COALESCE(retries, 0) + 1, seq = {_NEXT_SEQ} "
+                self._c().execute(f"UPDATE runs SET retries = COALESCE(retries, 0) + 1, seq = {_NEXT_SEQ} "
                                    "WHERE run_id = ?", [job.id])
             return
         elif ev.kind == "detached":
             self.release(job.id)
             values["claimed_until"] = 0.0
+            values["error_code"] = job.error_code or (type(job.error).__name__ if job.error else "")
+            values["error_message"] = f"detached, resumable: {ev.detail}"
+        elif ev.kind == "cancel":
+            values["cancel"] = ev.detail
         elif ev.kind == "heartbeat":
-            values["claimed_until"] = time.time() + self.lease_s
+            values["claimed_until"] = self.clock() + self.lease_s
         if values:
             self.update(job.id, **values)
 
     # -- leases (two kernels, one log) -----------------------------------------------------------
-    def claim(self, run_id: str) -> bool:
-        """Take the lease on a row unless someone holds it: a lease ends when its holder stops renewing it
-        (the process died or closed its Lab) or the job ended. Atomic across processes."""
-        now = time.time()
+    def holder(self, run_id: str) -> str | None:
+        """Who holds a live lease on the row (None when it is free to take)."""
         with self._lock:
-            cur = self._conn.execute(
+            found = self._c().execute("SELECT claimed_by, claimed_until FROM runs WHERE run_id = ?",
+                                       [run_id]).fetchone()
+        if found is None:
+            return None
+        by, until = found
+        return None if self._free(by, until) else by
+
+    def _free(self, by: str | None, until: float | None) -> bool:
+        if by is None or (until or 0.0) < self.clock():
+            return True
+        if by == self.owner:
+            return False
+        return owner_alive(by) is False
+
+    def claim(self, run_id: str) -> bool:
+        """Take the lease on a row unless someone alive holds it: a lease ends when its holder dies (seen at
+        once on the same machine), closes its Lab, stops renewing it (another machine: after `lease_s`), or
+        the job ends. A compare-and-swap on the holder: atomic across processes."""
+        with self._lock:
+            if self._closed:
+                return False
+            found = self._c().execute("SELECT claimed_by, claimed_until FROM runs WHERE run_id = ?",
+                                       [run_id]).fetchone()
+            if found is None or not self._free(*found):
+                return False
+            cur = self._c().execute(
                 f"UPDATE runs SET claimed_by = ?, claimed_until = ?, seq = {_NEXT_SEQ} WHERE run_id = ? AND "
-                "(claimed_by IS NULL OR COALESCE(claimed_until, 0) < ?)",
-                [self.owner, now + self.lease_s, run_id, now])
+                "claimed_by IS ? AND claimed_until IS ?", [self.owner, self.clock() + self.lease_s, run_id, *found])
             return cur.rowcount == 1
+
+    # -- one submit in flight per key, across every process on this log ---------------------------
+    def try_lock(self, scope: str, token: str, hold_s: float) -> bool:
+        """Take the named lock unless someone alive holds it. Submits to one account go one at a time across
+        kernels, so an ambiguous submit has at most one new task on the host to adopt."""
+        owner = token.split("#", 1)[0]
+        with self._lock:
+            if self._closed:
+                raise LogError(f"the experiment log {self.path} was closed; open a new Lab")
+            self._c().execute("BEGIN IMMEDIATE")
+            try:
+                found = self._c().execute("SELECT owner, until FROM locks WHERE scope = ?", [scope]).fetchone()
+                free = found is None or found[0] == token or (found[1] or 0.0) < self.clock() or (
+                    found[0].split("#", 1)[0] != owner and owner_alive(found[0].split("#", 1)[0]) is False) or (
+                    found[0].split("#", 1)[0] == owner and self._closed)
+                if free:
+                    self._c().execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)",
+                                       [scope, token, self.clock() + hold_s])
+                self._c().execute("COMMIT")
+            except BaseException:
+                self._c().execute("ROLLBACK")
+                raise
+        return free
+
+    def unlock(self, scope: str, token: str) -> None:
+        with self._lock:
+            if not self._closed:
+                self._c().execute("DELETE FROM locks WHERE scope = ? AND owner = ?", [scope, token])
+
+    def submitting(self, model: str, since: float, exclude: str) -> list[tuple[float, str]]:
+        """(started, run_id) of rows whose submit is in flight or unresolved (SUBMITTING, no task id) for
+        `model` since `since`, in any process: the other claimants on the new tasks a host lists."""
+        with self._lock:
+            return [(r[0] or 0.0, r[1]) for r in self._c().execute(
+                "SELECT started, run_id FROM runs WHERE status = 'SUBMITTING' AND task_id IS NULL AND model = ? "
+                "AND COALESCE(started, created) >= ? AND run_id != ?", [model, since, exclude])]
 
     def hold(self, run_id: str) -> None:
         """A job of this process is running this row: keep its lease alive until `release`."""
@@ -275,10 +476,10 @@ class ExperimentLog:
             for i in range(0, len(held), 500):
                 chunk = held[i:i + 500]
                 marks = ", ".join("?" * len(chunk))
-                self._conn.execute(f"UPDATE runs SET claimed_until = ?, seq = {_NEXT_SEQ} WHERE run_id IN ({marks}) "
+                self._c().execute(f"UPDATE runs SET claimed_until = ?, seq = {_NEXT_SEQ} WHERE run_id IN ({marks}) "
                                    f"AND claimed_by = ?",
-                                   [time.time() + self.lease_s, *chunk, self.owner])
-                mine = {r[0] for r in self._conn.execute(
+                                   [self.clock() + self.lease_s, *chunk, self.owner])
+                mine = {r[0] for r in self._c().execute(
                     f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND claimed_by = ?", [*chunk, self.owner])}
                 lost += [r for r in chunk if r not in mine]
             self._held.difference_update(lost)
@@ -306,7 +507,7 @@ class ExperimentLog:
     def rows(self, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         sql = f"SELECT {', '.join(NAMES)} FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY created"
         with self._lock:
-            return [dict(zip(NAMES, r)) for r in self._conn.execute(sql, list(params))]
+            return [dict(zip(NAMES, r)) for r in self._c().execute(sql, list(params))]
 
     def get(self, run_id: str) -> dict[str, Any]:
         rows = self.rows("run_id = ?", [run_id])
@@ -334,12 +535,12 @@ class ExperimentLog:
             sql += " AND run_id != ?"
             params.append(exclude)
         with self._lock:
-            return [float(r[0]) for r in self._conn.execute(sql + f" ORDER BY created DESC LIMIT {int(limit)}",
+            return [float(r[0]) for r in self._c().execute(sql + f" ORDER BY created DESC LIMIT {int(limit)}",
                                                             params)]
 
     def known_task_ids(self) -> set[str]:
         with self._lock:
-            return {r[0] for r in self._conn.execute("SELECT task_id FROM runs WHERE task_id IS NOT NULL")}
+            return {r[0] for r in self._c().execute("SELECT task_id FROM runs WHERE task_id IS NOT NULL")}
 
     @property
     def df(self) -> "pd.DataFrame":
@@ -354,7 +555,7 @@ class ExperimentLog:
             return self._full_frame()
         sql = f"SELECT {', '.join(NAMES)} FROM runs WHERE {where} ORDER BY created"
         with self._lock:
-            data = self._conn.execute(sql, list(params)).fetchall()
+            data = self._c().execute(sql, list(params)).fetchall()
         return _from_rows(data)
 
     def _full_frame(self) -> "pd.DataFrame":
@@ -363,15 +564,15 @@ class ExperimentLog:
         base = self._mem if self._mem is not None else self._read_cache()
         sql = f"SELECT {', '.join(NAMES)} FROM runs"
         with self._lock:
-            self._conn.execute("BEGIN")          # one read snapshot for the counts and the rows
+            self._c().execute("BEGIN")          # one read snapshot for the counts and the rows
             try:
-                hw, count = self._conn.execute("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM runs").fetchone()
+                hw, count = self._c().execute("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM runs").fetchone()
                 if base is not None and base[0] > hw:
                     base = None                 # the file was replaced: the snapshot is of another log
-                data = self._conn.execute(sql + (" WHERE seq > ?" if base is not None else "") + " ORDER BY created",
+                data = self._c().execute(sql + (" WHERE seq > ?" if base is not None else "") + " ORDER BY created",
                                           [base[0]] if base is not None else []).fetchall()
             finally:
-                self._conn.execute("COMMIT")
+                self._c().execute("COMMIT")
         delta = _from_rows(data)
         if base is None:
             out = delta
@@ -387,7 +588,7 @@ class ExperimentLog:
             out = out.sort_values("created", kind="stable", ignore_index=True)
         if len(out) != count:              # should not happen; never serve a wrong frame
             with self._lock:
-                data = self._conn.execute(sql + " ORDER BY created").fetchall()
+                data = self._c().execute(sql + " ORDER BY created").fetchall()
             out, delta, base = _from_rows(data), None, None
             hw = None
         if hw is not None:
@@ -488,6 +689,43 @@ class ExperimentLog:
 
 
 LEASE_S = 60.0
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """Connect, refusing what is not a log, with the path and what to do in the message."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LogError(f"cannot create the folder for the experiment log {path} ({exc.strerror}); choose a "
+                       f"writable folder with Lab(home=…) or $WANLAB_HOME") from None
+    if path.is_dir():
+        raise LogError(f"{path} is a folder, not an experiment log file; pass the file inside it "
+                       f"(e.g. {path / 'runs.sqlite'}) or another path")
+    if path.exists() and path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists():
+        raise LogError(f"{path} is empty (0 bytes): not a wanlab log. A copy of a log taken while its Lab ran "
+                       f"lacks the '-wal' file beside it: copy again after lab.close(). To start a new log, delete "
+                       f"the empty file")
+    if path.exists() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head != b"SQLite format 3\x00":
+            raise LogError(f"{path} is not an SQLite file, so not a wanlab log; move it aside or point "
+                           f"Lab(log=…) at another path")
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise LogError(f"cannot open the experiment log {path} ({exc}); check the path and its permissions") from None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise LogError(f"{path} is corrupt or not a database ({exc}); move it aside (a new log starts there) "
+                       f"or restore a copy") from None
+    if tables and "runs" not in tables:
+        conn.close()
+        raise LogError(f"{path} is an SQLite file of something else (tables: {', '.join(sorted(tables))}), not a "
+                       f"wanlab log; point Lab(log=…) at another path")
+    return conn
 _NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
 _SCHEMA_ID = "1:" + ",".join(f"{c}/{k}" for c, _, k in COLUMNS)
 

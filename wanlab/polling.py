@@ -8,7 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from . import checks
+from .errors import ConfigError
 from .providers.base import Status
+
+
+def _check_policy(policy: object, rules: dict[str, dict]) -> None:
+    """Normalise a frozen policy's numeric fields; a zero or NaN period would poll in a tight loop."""
+    for name, rule in rules.items():
+        value = checks.check_number(name, getattr(policy, name), where=type(policy).__name__, error=ConfigError,
+                                    **rule)
+        object.__setattr__(policy, name, value)
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,15 @@ class HostCadence:
 
     schedule: tuple[float, ...] = (1, 1, 2, 2, 2, 4, 4, 4, 5)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.schedule, (str, bytes)) or not hasattr(self.schedule, "__iter__") \
+                or len(list(self.schedule)) == 0:
+            raise ConfigError(f"HostCadence: schedule={self.schedule!r} must be a non-empty list of seconds, "
+                              f"e.g. (1, 2, 4, 5)")
+        object.__setattr__(self, "schedule", tuple(
+            checks.check_number(f"schedule[{i}]", s, positive=True, where="HostCadence", error=ConfigError)
+            for i, s in enumerate(self.schedule)))
+
     def next_delay(self, state: PollState) -> float:
         return self.schedule[min(state.polls, len(self.schedule) - 1)]
 
@@ -40,6 +59,9 @@ class FixedInterval:
     """A fixed period (the seed's advice is 15 s); kept for comparisons."""
 
     seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        _check_policy(self, {"seconds": dict(positive=True)})
 
     def next_delay(self, state: PollState) -> float:
         return self.seconds
@@ -63,6 +85,11 @@ class EtaPoll:
     lead_in: int = 1
     max_gap: float = 30.0
     pending_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_policy(self, {"expected": dict(positive=True, allow_none=True), "first": dict(minimum=0),
+                             "gap": dict(positive=True), "lead_in": dict(minimum=0, integer=True),
+                             "max_gap": dict(positive=True), "pending_fraction": dict(minimum=0)})
 
     def next_delay(self, state: PollState) -> float:
         run = self.expected if self.expected is not None else state.expected_run

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from . import catalog
+from . import catalog, checks
 from .catalog import MODE_NAMES, ModelSpec
 from .errors import CatalogError, ValidationError
 from .inputs import Media, MediaLike, compose_grid, to_media
@@ -25,7 +24,17 @@ NEGATIVE_MAX = 500
 
 @dataclass(frozen=True)
 class Request:
-    """Fields every mode shares. Use a subclass: T2V, I2V, FLF2V, Grid9, Ref2V, Edit."""
+    """Fields every mode shares. Use a subclass: T2V, I2V, FLF2V, Grid9, Ref2V, Edit.
+
+    Numbers may be numpy scalars (`seed=np.int64(3)`); they are stored as Python ints.
+
+    `extra` holds host parameters wanlab has no field for, sent as given (DashScope: into `parameters`,
+    or into `input` with an "input." prefix; WaveSpeed: into the body). Known keys are checked:
+    `watermark`, `prompt_extend`, `enable_prompt_expansion` and `audio` must be booleans, `shot_type`
+    'single' or 'multi'; keys a field covers (seed, duration, resolution/size, prompt, negative_prompt,
+    ratio/aspect_ratio, model, media URLs …) are refused — use the field. Any other key is UNCHECKED:
+    it only has to be plain JSON (str, finite number, bool, None, list, dict), and the host decides.
+    """
 
     prompt: str = ""
     _: KW_ONLY
@@ -48,34 +57,28 @@ class Request:
     # -- checks that hold for every model --------------------------------------------------------
     def _check_common(self) -> None:
         name = type(self).__name__
-        if not isinstance(self.prompt, str):
-            raise ValidationError(f"{name}: prompt must be a str, got {type(self.prompt).__name__}")
-        if self.prompt_required and not self.prompt.strip():
+        prompt = checks.check_text("prompt", self.prompt, maximum=PROMPT_MAX, where=name)
+        object.__setattr__(self, "prompt", prompt)
+        if self.prompt_required and not prompt.strip():
             what = "the edit instruction" if self.mode == "edit" else "what to show"
             raise ValidationError(f"{name}: prompt is empty; describe {what} (the host would accept the task and "
                                   f"then fail it with 'Field required: input.prompt')")
-        if len(self.prompt) > PROMPT_MAX:
-            raise ValidationError(f"{name}: prompt is {len(self.prompt)} characters; the hosts accept ≤ {PROMPT_MAX} "
-                                  f"(longer is silently truncated)")
         if not isinstance(self.negative_prompt, str) or len(self.negative_prompt) > NEGATIVE_MAX:
             raise ValidationError(f"{name}: negative_prompt must be a str of ≤ {NEGATIVE_MAX} characters")
-        if self.resolution not in catalog.RESOLUTIONS:
-            fixed = str(self.resolution).upper().replace(" ", "")
-            hint = f" (did you mean {fixed!r}?)" if fixed in catalog.RESOLUTIONS else ""
-            raise ValidationError(f"{name}: resolution={self.resolution!r} is not a resolution; use "
-                                  f"'720P' or '1080P' on WAN 2.7, '480P' on wan2.5 and older{hint}")
-        if isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) \
-                or not math.isfinite(self.duration) or float(self.duration) != int(self.duration):
-            raise ValidationError(f"{name}: duration={self.duration!r} must be a whole number of seconds")
-        object.__setattr__(self, "duration", int(self.duration))
-        if self.seed is not None:
-            if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
-                raise ValidationError(f"{name}: seed={self.seed!r} must be an integer 0–{SEED_MAX} "
-                                      f"(or None for a random seed)")
+        object.__setattr__(self, "negative_prompt", checks.check_text("negative_prompt", self.negative_prompt,
+                                                                      where=name))
+        object.__setattr__(self, "resolution", _check_resolution(name, self.resolution))
+        object.__setattr__(self, "duration", checks.check_number(
+            "duration", self.duration, integer=True, what="a whole number of seconds", where=name))
+        object.__setattr__(self, "seed", checks.check_number(
+            "seed", self.seed, minimum=0, maximum=SEED_MAX, integer=True, allow_none=True, where=name,
+            hint=" (or None for a random seed)"))
         if not isinstance(self.extra, Mapping):
             raise ValidationError(f"{name}: extra must be a dict of host parameters, got {type(self.extra).__name__}")
-        object.__setattr__(self, "extra", dict(self.extra))
+        object.__setattr__(self, "extra", _check_extra(self, self.extra))
         if self.model is not None:
+            if isinstance(self.model, str):
+                object.__setattr__(self, "model", str(self.model))
             catalog.get_model(self.model)   # a stale or mistyped ID fails here, naming the closest ones
 
     def _coerce_media(self) -> None:
@@ -139,6 +142,8 @@ class Request:
         return self.prompt
 
     def replace(self, **changes: Any) -> "Request":
+        """A copy with `changes` (field names of this request type), checked like a new request."""
+        checks.check_fields(type(self), changes, where=f"{type(self).__name__}.replace")
         return replace(self, **changes)
 
     def params(self) -> dict[str, Any]:
@@ -264,6 +269,7 @@ class Grid9(Request):
         if not self.storyboard.strip():
             raise ValidationError("Grid9: prompt is empty; describe the story, ideally shot by shot "
                                   "(pass shots=[...] and wanlab writes 'Shot 1: … Shot 2: …')")
+        checks.check_text("shots", self.storyboard, where="Grid9")
         if len(self.storyboard) > PROMPT_MAX:
             raise ValidationError(f"Grid9: prompt with its shots is {len(self.storyboard)} characters; the hosts "
                                   f"accept ≤ {PROMPT_MAX}: shorten the shots")
@@ -393,8 +399,76 @@ class Edit(Request):
 
 
 def _check_ratio(req: Request, ratio: str) -> None:
-    if ratio not in catalog.RATIOS:
-        raise ValidationError(f"{type(req).__name__}: ratio={ratio!r}; use one of {', '.join(catalog.RATIOS)}")
+    if not isinstance(ratio, str) or ratio not in catalog.RATIOS:
+        fixed = str(ratio).replace("/", ":").replace(" ", "")
+        hint = f" (did you mean {fixed!r}?)" if fixed in catalog.RATIOS and fixed != ratio else ""
+        raise ValidationError(f"{type(req).__name__}: ratio={ratio!r}; use one of {', '.join(catalog.RATIOS)}{hint}")
+
+
+def _check_resolution(where: str, resolution: Any) -> str:
+    if isinstance(resolution, str) and resolution in catalog.RESOLUTIONS:
+        return str(resolution)
+    fixed = str(resolution).upper().replace(" ", "")
+    fixed = fixed + "P" if fixed.isdigit() else fixed
+    hint = f" (did you mean {fixed!r}?)" if fixed in catalog.RESOLUTIONS else ""
+    raise ValidationError(f"{where}: resolution={resolution!r} is not a resolution; use "
+                          f"'720P' or '1080P' on WAN 2.7, '480P' on wan2.5 and older{hint}")
+
+
+# -- extra: host parameters wanlab has no field for ---------------------------------------------------
+
+# Keys that would override a request field on the wire (DashScope's "input." prefix included): refused,
+# since the field is checked and logged and the extra copy would silently win.
+_FIELD_KEYS = {"prompt": "prompt", "negative_prompt": "negative_prompt", "seed": "seed", "duration": "duration",
+               "resolution": "resolution", "size": "resolution", "ratio": "ratio", "aspect_ratio": "ratio",
+               "model": "model", "audio_setting": "audio_setting"}
+# Media go through the media fields, which check them and upload local files.
+_MEDIA_KEYS = {"media", "img_url", "audio_url", "first_frame_url", "last_frame_url", "reference_urls",
+               "reference_video_urls", "image", "last_image", "images", "video", "videos", "reference_images"}
+_BOOL_KEYS = {"watermark", "prompt_extend", "enable_prompt_expansion", "audio"}
+_CHOICE_KEYS = {"shot_type": ("single", "multi")}
+
+
+def _check_extra(req: Request, extra: Mapping[Any, Any]) -> dict[str, Any]:
+    """Known keys are checked (or refused in favour of the field that does the same); unknown keys only
+    have to be plain JSON, and are sent as given."""
+    name = type(req).__name__
+    out: dict[str, Any] = {}
+    own = checks.field_names(type(req))
+    for key, value in extra.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValidationError(f"{name}: extra key {key!r} must be a non-empty str (a host parameter name)")
+        key = str(key)
+        bare = key[len("input."):] if key.startswith("input.") else key
+        where = f"{name}: extra[{key!r}]"
+        if bare in _FIELD_KEYS:
+            field_name = _FIELD_KEYS[bare]
+            if field_name in own:
+                raise ValidationError(f"{where}: {bare} is set by the request itself; use the field "
+                                      f"{field_name}= instead (extra is not checked against the model)")
+            raise ValidationError(f"{where}: {name} has no field {field_name} (the host would ignore or refuse "
+                                  f"it for this mode); drop it from extra")
+        if bare in _MEDIA_KEYS:
+            media = [f for f in own if f in ("image", "first", "last", "images", "videos", "video", "grid",
+                                             "first_frame", "audio")]
+            raise ValidationError(f"{where}: media are given through the request's fields "
+                                  f"({', '.join(m + '=' for m in media) or 'none on ' + name}), which check and "
+                                  f"upload them; drop it from extra")
+        if bare == "audio" and getattr(req, "audio", None) is not None:
+            raise ValidationError(f"{where}: audio= already gives a soundtrack, and on WaveSpeed this key would "
+                                  f"replace it; drop it from extra")
+        if bare in _BOOL_KEYS:
+            hint = " (a soundtrack is audio=, not extra)" if bare == "audio" else ""
+            try:
+                value = checks.check_bool(bare, value, allow_01=True, where=f"{name}: extra")
+            except ValidationError as exc:
+                raise ValidationError(f"{exc}{hint}") from None
+        elif bare in _CHOICE_KEYS:
+            value = checks.check_choice(bare, value, _CHOICE_KEYS[bare], where=f"{name}: extra")
+        else:
+            value = checks.json_value(f"extra[{key!r}]", value, where=name)
+        out[key] = value
+    return out
 
 
 REQUEST_TYPES: dict[str, type[Request]] = {cls.mode: cls for cls in (T2V, I2V, FLF2V, Grid9, Ref2V, Edit)}

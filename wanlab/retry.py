@@ -7,6 +7,9 @@ import random
 import time
 from dataclasses import dataclass
 
+from . import checks
+from .errors import ConfigError
+
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a `Retry-After` header, in either form RFC 9110 allows: delta-seconds or an
@@ -46,6 +49,15 @@ class RetryPolicy:
     retry_after_cap_s: float = 120.0
     budget_s: float = 600.0
     time_scale: float = 1.0      # the embedded sim runs host time faster; backoffs follow it
+
+    def __post_init__(self) -> None:
+        # NaN or negative waits would make the backoff loop spin or sleep forever
+        rules = {"max_attempts": dict(minimum=1, integer=True), "base_s": dict(minimum=0),
+                 "max_backoff_s": dict(minimum=0), "retry_after_cap_s": dict(minimum=0),
+                 "budget_s": dict(minimum=0), "time_scale": dict(positive=True)}
+        for name, rule in rules.items():
+            value = checks.check_number(name, getattr(self, name), where="RetryPolicy", error=ConfigError, **rule)
+            object.__setattr__(self, name, value)
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds before try number `attempt + 1` (attempt counts from 1). `Retry-After` wins when given:

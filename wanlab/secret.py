@@ -6,6 +6,8 @@ import logging
 import os
 import weakref
 
+from .errors import ConfigError
+
 
 class Secret:
     """Holds a key, or the name of the environment variable to read it from at the moment of use."""
@@ -13,13 +15,15 @@ class Secret:
     __slots__ = ("_value", "env", "__weakref__")
 
     def __init__(self, value: str | None = None, env: str | None = None):
-        self._value = value
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"api_key must be a str, got {type(value).__name__}")
+        self._value = _clean(value, "api_key") if value else value
         self.env = env
         if value:
             _REGISTRY.add(self)
 
     def reveal(self) -> str:
-        value = self._value if self._value else os.environ.get(self.env or "", "")
+        value = self._value if self._value else _clean(os.environ.get(self.env or "", ""), f"${self.env}")
         if value:
             _REGISTRY.add(self)
         return value
@@ -45,6 +49,22 @@ class Secret:
 
 
 _REGISTRY: "weakref.WeakSet[Secret]" = weakref.WeakSet()
+
+
+def _clean(value: str, where: str) -> str:
+    """A key read from a file or pasted ends in a newline more often than not: strip the ends. A control
+    character inside would make httpx refuse the header with the whole key in its message, so refuse it
+    here, in words that never quote the key."""
+    value = value.strip()
+    bad = [c for c in value if ord(c) < 32 or ord(c) == 127 or c.isspace()]
+    if bad:
+        names = sorted({_CONTROL_NAMES.get(c, f"U+{ord(c):04X}") for c in bad})
+        raise ConfigError(f"{where} contains {', '.join(names)} inside it: an API key is one unbroken line. "
+                          f"Copy the key again (e.g. open(path).read().strip() keeps only its ends clean)")
+    return value
+
+
+_CONTROL_NAMES = {"\n": "a line feed", "\r": "a carriage return", "\t": "a tab", " ": "a space", "\x00": "a NUL"}
 
 
 _PREFIXES = ("wanlab", "httpx", "httpcore", "hpack", "uvicorn", "asyncio")

@@ -9,6 +9,7 @@ import uuid
 from queue import Empty, Queue
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from . import checks
 from .cost import Budget, BudgetExceeded, Estimate, total
 from .errors import ValidationError
 from .jobs import Job, JobEvent
@@ -29,6 +30,7 @@ class Sweep:
 
     def __init__(self, lab: "Lab", base: Request, *, study: str | None = None, reuse: bool = True,
                  **axes: Sequence[Any]):
+        axes = checks.sweep_axes(base, axes, study=study, reuse=reuse)   # field names, non-empty value lists
         self.lab = lab
         self.base = base
         self.study = study or f"sweep-{uuid.uuid4().hex[:8]}"
@@ -84,7 +86,8 @@ class Sweep:
         """Submit the grid and wait for it. At most `max_concurrency` of this sweep's jobs are in flight
         (the Lab's host limits still apply); with `budget`, nothing starts that the estimate says would
         pass it, and submitting stops once actual spend reaches it. An interrupt stops submitting; jobs
-        already sent keep running and stay in the log."""
+        already sent are cancelled on the host where it can; those it would not cancel are still downloaded."""
+        budget, max_concurrency, timeout = checks.sweep_run_arguments(budget, max_concurrency, timeout, progress)
         reused = self._reusable()
         for i, run_id in reused.items():
             self.run_ids[i] = run_id
@@ -134,6 +137,13 @@ class Sweep:
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"sweep {self.study} not done after {timeout} s; {len(unfinished)} jobs "
                                        f"still running (they stay in the log)")
+        except KeyboardInterrupt:
+            # the stop button stops paying: cancel what the host can still cancel; the rest is downloaded
+            stopped = "interrupted: unfinished runs cancelled where the host could"
+            for job in self.jobs:
+                if job is not None and not job.done:
+                    job.cancel()
+            raise
         finally:
             bar.close(self.jobs, guard.spent, stopped)
         self.stopped = stopped
