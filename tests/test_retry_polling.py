@@ -218,6 +218,13 @@ def test_rate_limiter_rejects_non_positive_rate():
         RateLimiter(0)
 
 
+def test_rate_limiter_keeps_a_margin_for_late_arrivals():
+    # n per 1 s window: n-1 gaps must span the window, so one late request cannot put n+1 in it
+    assert RateLimiter(5.0).rate == pytest.approx(4.0)
+    assert RateLimiter(20.0).rate == pytest.approx(19.0)
+    assert RateLimiter(5 / 60).rate == pytest.approx(5 / 60)      # slow paces: the caller's margin suffices
+
+
 async def test_rate_limiter_spaces_acquisitions_in_order():
     rate = 20.0
     lim = RateLimiter(rate, burst=1)

@@ -17,8 +17,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
+from wanlab.sim import render as R
 from wanlab.sim.render import MODES, RenderSpec, probe, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -384,3 +385,89 @@ def test_probe_rejects_garbage(clip: bytes) -> None:
         with pytest.raises(ValueError):
             probe(bad)
     assert probe(clip)["frames"] == 30
+
+
+# --------------------------------------------------------------------------- text layout
+# Work is counted (characters handed to the font's measure), never timed: a 2,500-character
+# prompt without spaces once took ~45 s because every candidate prefix was re-measured.
+
+
+def _cjk(n: int) -> str:
+    return "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(n))
+
+
+@pytest.fixture
+def measured(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"calls": 0, "chars": 0}
+    original = ImageFont.FreeTypeFont.getlength
+
+    def counting(self: ImageFont.FreeTypeFont, text: str, *args: object, **kw: object) -> float:
+        counts["calls"] += 1
+        counts["chars"] += len(text)
+        return original(self, text, *args, **kw)
+
+    monkeypatch.setattr(ImageFont.FreeTypeFont, "getlength", counting)
+    return counts
+
+
+def test_wrap_work_grows_linearly(measured: dict[str, int]) -> None:
+    font = R._font(16)
+    work = {}
+    for n in (1000, 2000, 4000):
+        measured.update(calls=0, chars=0)
+        lines = R._wrap(_cjk(n), font, 300, max_lines=10**6)  # no early stop: all text laid out
+        work[n] = dict(measured)
+        assert "".join(lines) == _cjk(n)  # nothing lost or reordered
+        assert all(font.getlength(line) <= 300 for line in lines)
+    for key in ("calls", "chars"):
+        assert work[2000][key] <= 2.2 * work[1000][key], work
+        assert work[4000][key] <= 4.4 * work[1000][key], work
+
+
+def test_long_prompt_layout_stops_when_the_banner_is_full(measured: dict[str, int]) -> None:
+    work = []
+    for n in (2500, 5000, 50_000):
+        measured.update(calls=0, chars=0)
+        data = render(RenderSpec("t2v", _cjk(n), 1, W, H, 0.2))
+        assert probe(data)["frames"] == 6
+        work.append(dict(measured))
+    # Each prompt starts with the same characters and overflows the banner, so the layout (and
+    # all its measuring) is the same whatever the length.
+    assert work[0] == work[1] == work[2]
+    assert work[0]["chars"] < 20_000
+
+
+def test_long_text_is_cut_with_an_ellipsis() -> None:
+    font = R._font(12)
+    for text in (_cjk(5000), "word " * 3000, "x" * 100_000):
+        lines = R._wrap(text, font, 200, max_lines=2)
+        assert len(lines) == 2 and lines[-1].endswith("...")
+        assert all(font.getlength(line) <= 200 for line in lines)
+
+
+def test_fonts_are_per_thread_not_locked() -> None:
+    # FreeType faces are not thread-safe; each render thread measures with its own copy instead
+    # of queueing behind one process-wide lock.
+    seen: list[object] = []
+    t = threading.Thread(target=lambda: seen.append(R._font(20)))
+    t.start()
+    t.join()
+    assert R._font(20) is R._font(20)
+    assert seen[0] is not R._font(20)
+    assert not hasattr(R, "_FONT_LOCK")
+
+
+def test_long_prompts_render_alike_in_parallel() -> None:
+    specs = [RenderSpec("t2v", _cjk(3000 + k), k, W, H, 0.2) for k in range(3)]
+    expected = [render(s) for s in specs]
+    results: list[bytes | None] = [None] * len(specs)
+
+    def job(k: int) -> None:
+        results[k] = render(specs[k])
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(len(specs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == expected

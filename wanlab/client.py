@@ -102,8 +102,8 @@ class ApiClient:
         if self._http is None:
             self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout,
                                            follow_redirects=True, trust_env=False)
-            # Hosts count requests in sliding windows of unpublished exactness: an even drip (burst 1)
-            # 5 % under the published rate never trips them.
+            # Hosts count requests in sliding windows of unpublished exactness: an even drip (burst 1),
+            # 5 % under the published rate; RateLimiter adds the margin against late arrivals.
             self._submit_rate = RateLimiter(self.limits.submits_per_s * 0.95, burst=1)
             self._query_rate = RateLimiter(self.limits.queries_per_s * 0.95, burst=1)
             self._slots = asyncio.Semaphore(self.limits.concurrent_jobs)

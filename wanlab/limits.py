@@ -6,12 +6,22 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from . import checks
+from .errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Limits:
     submits_per_s: float
     queries_per_s: float
     concurrent_jobs: int
+
+    def __post_init__(self) -> None:
+        # A zero, negative or NaN figure would leave every job QUEUED forever: refuse it here.
+        for name, integer in (("submits_per_s", False), ("queries_per_s", False), ("concurrent_jobs", True)):
+            value = checks.check_number(name, getattr(self, name), positive=True, integer=integer, where="Limits",
+                                        error=ConfigError, hint=" (e.g. Limits.for_host('dashscope'): 5, 20, 5)")
+            object.__setattr__(self, name, value)
 
     @classmethod
     def for_host(cls, host: str) -> "Limits":
@@ -24,12 +34,24 @@ class Limits:
 
 
 class RateLimiter:
-    """A token bucket: `rate` per second, bursts up to `burst`. Waiters are served in arrival order."""
+    """A token bucket: about `rate` per second, bursts up to `burst`. Waiters are served in arrival order.
 
-    def __init__(self, rate: float, burst: float | None = None):
+    Why the bucket drips a little slower than `rate`: hosts count requests in a sliding window (the
+    sim refuses the (n+1)th request of a key within any `window_s`, engine.RateWindow). A request
+    granted on time can reach the host late (busy cores, the GIL, the network), and when callers wait
+    for each answer before the next acquire (submits do), the next request then lands right behind
+    the late one: in any window one gap between arrivals can shrink to nothing, however large the
+    jitter. So the drip makes n-1 gaps span the window (pace = rate * (n-1)/n, n = rate * window_s):
+    of the n gaps between n+1 arrivals at most one collapses, the other n-1 still span the window,
+    so the host never sees more than n in one window, however late requests arrive. At slow paces
+    (n <= 2, e.g. 5/min on a 1 s window) a gap shrinks only by the lateness itself, which the
+    caller's own margin covers, so the pace is left as given."""
+
+    def __init__(self, rate: float, burst: float | None = None, window_s: float = 1.0):
         if rate <= 0:
             raise ValueError("rate must be > 0")
-        self.rate = rate
+        n = rate * window_s
+        self.rate = rate * (n - 1) / n if n > 2 else rate
         self.burst = max(1.0, burst if burst is not None else rate)
         self._tokens = self.burst
         self._stamp = time.monotonic()

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from ..catalog import CATALOG, ModelSpec
 from .build import Invalid, Parsed, build_task, size_resolution
 from .engine import RateWindow, Task, key_fingerprint
+from .jsonbody import loads_object
 from .media import parse_multipart
 
 if TYPE_CHECKING:
@@ -96,9 +97,7 @@ class DashScopeRoutes:
             return _err(app.settings.dashscope_sync_error_status, app.settings.dashscope_sync_error_code,
                         "current user api does not support synchronous calls")
         try:
-            body = json.loads(await request.body() or b"null")
-            if not isinstance(body, dict):
-                raise ValueError
+            body = loads_object(await request.body())
         except ValueError:
             return _err(400, "InvalidParameter", "The request body is not a valid JSON object.")
         model_id = body.get("model")
@@ -113,6 +112,10 @@ class DashScopeRoutes:
             parsed = parse_request(spec, inp, par)
         except Invalid as exc:
             return _err(400, "InvalidParameter", str(exc))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            # Parsing only reads the client's body: a type it did not expect is the client's 400,
+            # never the sim's 500 (the explicit checks above name the field when they can).
+            return _err(400, "InvalidParameter", FAIL_MESSAGES["InvalidParameter"])
         urls = parsed.images + parsed.videos
         if any(isinstance(u, str) and u.startswith("oss://") for u in urls) and \
                 request.headers.get("x-dashscope-ossresourceresolve", "").lower() != "enable":
@@ -294,8 +297,9 @@ class DashScopeRoutes:
         _, data, ftype = files["file"]
         app.store.put("oss", key, data, fields.get("x-oss-content-type") or ftype, app.engine.clock.wall(),
                       app.engine.clock.sim(), app.settings.oss_ttl_s)
-        status = int(fields.get("success_action_status", "204") or 204)
-        return Response(b"", status_code=status if status in (200, 201, 204) else 204)
+        # OSS, like S3, answers 204 for any success_action_status other than 200 or 201.
+        status = {"200": 200, "201": 201}.get(fields.get("success_action_status", "").strip(), 204)
+        return Response(b"", status_code=status)
 
 
 def _secs(v: float) -> str:
@@ -329,6 +333,23 @@ def _int(v, name: str) -> int:
     if not f.is_integer():
         raise Invalid(f"The parameter {name} is invalid: expected an integer.")
     return int(f)
+
+
+def _url(value, name: str) -> str | None:
+    """A media URL field: absent/empty (None) or a string; anything else is the client's error."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"The parameter {name} is invalid: expected a URL string.")
+    return value
+
+
+def _urls(value, name: str) -> list[str]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise Invalid(f"The parameter {name} is invalid: expected a list of URL strings.")
+    return [u for k, v in enumerate(value) if (u := _url(v, f"{name}[{k}]")) is not None]
 
 
 def parse_request(spec: ModelSpec, inp: dict, par: dict) -> Parsed:
@@ -371,8 +392,10 @@ def parse_request(spec: ModelSpec, inp: dict, par: dict) -> Parsed:
         if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
             raise Invalid("The parameter input.media is invalid: expected a list of {type, url} objects.")
         by_type: dict[str, list[str]] = {}
-        for m in media:
-            by_type.setdefault(str(m.get("type")), []).append(m.get("url") or m.get("reference_voice") or "")
+        for k, m in enumerate(media):
+            url = _url(m.get("url"), f"input.media[{k}].url") or \
+                _url(m.get("reference_voice"), f"input.media[{k}].reference_voice") or ""
+            by_type.setdefault(str(m.get("type")), []).append(url)
         kind = spec.id.split("-")[1] if "-" in spec.id else ""
         if kind == "t2v":
             if not prompt:
@@ -433,13 +456,14 @@ def parse_request(spec: ModelSpec, inp: dict, par: dict) -> Parsed:
         if mode == "t2v" and not prompt:
             parsed.missing = "input.prompt"
         elif mode == "i2v":
-            img = inp.get("img_url")
+            img = _url(inp.get("img_url"), "input.img_url")
             if not img:
                 parsed.missing = "input.img_url"
             else:
                 parsed.images, parsed.aspect_from = [img], ("image0" if size is None else None)
         elif mode == "flf2v":
-            first, last = inp.get("first_frame_url"), inp.get("last_frame_url")
+            first = _url(inp.get("first_frame_url"), "input.first_frame_url")
+            last = _url(inp.get("last_frame_url"), "input.last_frame_url")
             if not first:
                 parsed.missing = "input.first_frame_url"
             else:
@@ -447,13 +471,14 @@ def parse_request(spec: ModelSpec, inp: dict, par: dict) -> Parsed:
                 parsed.mode = "flf2v" if last else "i2v"
                 parsed.aspect_from = "image0" if size is None else None
         elif mode == "ref2v":
-            refs = list(inp.get("reference_urls") or []) + list(inp.get("reference_video_urls") or [])
+            ref_videos = _urls(inp.get("reference_video_urls"), "input.reference_video_urls")
+            refs = _urls(inp.get("reference_urls"), "input.reference_urls") + ref_videos
             if not refs:
                 parsed.missing = "input.reference_urls"
             elif len(refs) > spec.max_refs:
                 raise Invalid(f"The parameter input.reference_urls is invalid: at most {spec.max_refs} references.")
             parsed.images = refs   # sorted into images / videos by content once fetched
-            has_video = bool(inp.get("reference_video_urls"))
+            has_video = bool(ref_videos)
     if duration is not None and not parsed.edit_whole:
         allowed = spec.duration_range(has_video)
         if duration not in allowed:

@@ -46,6 +46,9 @@ class SimClock:
         self._lock = threading.Lock()
 
     def advance(self, seconds: float) -> None:
+        # NaN slips past `< 0`, and one NaN offset makes every later timestamp NaN (unanswerable JSON)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+            raise ValueError(f"advance takes a finite number of seconds, not {seconds!r}")
         if seconds < 0:
             raise ValueError("the sim clock only moves forward")
         with self._lock:

@@ -6,6 +6,7 @@ so a test can say "the 2nd query after this line answers 503" without knowing wh
 """
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -52,6 +53,14 @@ class Fault:
         return float(self.arg)
 
 
+def _number(text: str) -> float:
+    # float() accepts "nan" and "inf": a NaN delay or Retry-After would break the answer it shapes
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
 def _check(fault: Fault, item: str) -> Fault:
     def bad(why: str) -> ValueError:
         return ValueError(f"bad fault item {item!r}: {why}; {GRAMMAR}")
@@ -65,17 +74,17 @@ def _check(fault: Fault, item: str) -> Fault:
         raise bad(f"kind {fault.kind!r} applies to route {only!r} only")
     if fault.kind in HTTP_KINDS and fault.route == "task":
         raise bad(f"kind {fault.kind!r} is an HTTP answer; the 'task' route takes fail or moderation")
-    if fault.prob is not None and not 0.0 <= fault.prob <= 1.0:
+    if fault.prob is not None and not (math.isfinite(fault.prob) and 0.0 <= fault.prob <= 1.0):
         raise bad("probability must be within 0..1")
     if fault.seq is not None and (not fault.seq or min(fault.seq) < 1):
         raise bad("request numbers are 1-based")
     try:
         if fault.kind == "429" and fault.arg and not fault.arg.startswith("date:"):
-            float(fault.arg)
+            _number(fault.arg)
         if fault.kind == "429" and fault.arg and fault.arg.startswith("date:"):
-            float(fault.arg[5:])
+            _number(fault.arg[5:])
         if fault.kind in ("slow", "truncate") and fault.arg:
-            v = float(fault.arg)
+            v = _number(fault.arg)
             if fault.kind == "truncate" and not 0.0 <= v < 1.0:
                 raise bad("truncate fraction must be within 0..1 (exclusive of 1)")
             if v < 0:

@@ -2,7 +2,7 @@
 introspection endpoints under /_sim/."""
 from __future__ import annotations
 
-import json
+import math
 import re
 import time
 import uuid
@@ -12,6 +12,8 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from .jsonbody import loads_object
 
 if TYPE_CHECKING:
     from .app import SimApp
@@ -87,39 +89,69 @@ def hash_etag(data: bytes) -> str:
     return hashlib.md5(data).hexdigest().upper()
 
 
+_SIM_METHODS = {"stats": ("GET",), "faults": ("GET", "POST"), "clock": ("GET", "POST"), "tasks": ("GET",),
+                "health": ("GET", "HEAD")}
+
+
+def _sim_error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
 async def sim_endpoint(app: "SimApp", request: Request, params: dict) -> Response:
     what = params["what"]
-    if what == "stats" and request.method == "GET":
+    name = "tasks" if what.startswith("tasks/") else what
+    allowed = _SIM_METHODS.get(name)
+    if allowed is None:
+        return _sim_error(404, f"unknown sim endpoint /_sim/{what}")
+    if request.method not in allowed:
+        return _sim_error(405, f"/_sim/{name} takes {' or '.join(allowed)}, not {request.method}",
+                          {"Allow": ", ".join(allowed)})
+    try:
+        if request.method == "POST":
+            body = loads_object(await request.body())
+            if what == "faults":
+                _set_faults(app, body)
+            elif what == "clock":
+                app.engine.clock.advance(_seconds(body, "advance"))
+    except ValueError as exc:
+        # A bad control request must leave the sim exactly as it was: everything is checked
+        # before anything changes (a NaN clock offset used to break every later answer).
+        return _sim_error(400, str(exc))
+    if what == "stats":
         return JSONResponse(app.engine.stats())
     if what == "faults":
-        if request.method == "POST":
-            try:
-                body = json.loads(await request.body() or b"{}")
-                spec = body.get("spec", "")
-                if body.get("append"):
-                    app.faults.extend(spec)
-                else:
-                    app.faults.set(spec)
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"faults": app.faults.describe()})
     if what == "clock":
-        if request.method == "POST":
-            try:
-                body = json.loads(await request.body() or b"{}")
-                app.engine.clock.advance(float(body.get("advance", 0)))
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
         c = app.engine.clock
         return JSONResponse({"wall": c.wall(), "sim": c.sim(), "offset": c.offset, "time_scale": c.time_scale})
-    if what.startswith("tasks/") and request.method == "GET":
+    if name == "tasks":
         task = app.engine.tasks.get(what[len("tasks/"):])
         if task is None:
-            return JSONResponse({"error": "unknown task"}, status_code=404)
+            return _sim_error(404, "unknown task")
         return JSONResponse(sim_task_info(app, task))
-    if what == "health":
-        return JSONResponse({"ok": True})
-    return JSONResponse({"error": f"unknown sim endpoint /_sim/{what}"}, status_code=404)
+    return JSONResponse({"ok": True})
+
+
+def _seconds(body: dict, field: str) -> float:
+    """A finite, non-negative JSON number (not a string, not a bool)."""
+    value = body.get(field, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{field} must be a number of seconds, got {type(value).__name__} {value!r:.40}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{field} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _set_faults(app: "SimApp", body: dict) -> None:
+    spec, append = body.get("spec", ""), body.get("append", False)
+    if spec is not None and not isinstance(spec, str):
+        raise ValueError(f"spec must be a string of fault items, got {type(spec).__name__}")
+    if not isinstance(append, bool):
+        raise ValueError(f"append must be true or false, got {type(append).__name__}")
+    if append:
+        app.faults.extend(spec)
+    else:
+        app.faults.set(spec)
 
 
 def sim_task_info(app: "SimApp", task) -> dict:

@@ -48,7 +48,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 
 import av
 import numpy as np
@@ -219,14 +218,12 @@ def _placeholder_image(data: bytes, what: str, width: int = 16, height: int = 9
     yy, xx = np.mgrid[0:ph, 0:pw]
     arr[((xx + yy) // 16) % 2 == 0] //= 2  # diagonal stripes: unmistakably synthetic
     img = Image.fromarray(arr, "RGB")
-    with _FONT_LOCK:
-        draw = ImageDraw.Draw(img)
-        font = _font(15)
-        y0 = ph // 2 - 24
-        draw.rectangle((0, y0, pw, y0 + 48), fill=(0, 0, 0))
-        draw.text((8, y0 + 4), f"undecodable {what}", fill=(255, 255, 255), font=font)
-        draw.text((8, y0 + 24), f"sha256 {digest.hex()[:16]}", fill=(255, 255, 255),
-                  font=font)
+    draw = ImageDraw.Draw(img)
+    font = _font(15)
+    y0 = ph // 2 - 24
+    draw.rectangle((0, y0, pw, y0 + 48), fill=(0, 0, 0))
+    draw.text((8, y0 + 4), f"undecodable {what}", fill=(255, 255, 255), font=font)
+    draw.text((8, y0 + 24), f"sha256 {digest.hex()[:16]}", fill=(255, 255, 255), font=font)
     return img
 
 
@@ -424,57 +421,128 @@ class _VideoSource:
 
 # --------------------------------------------------------------------------- text overlay
 
-# FreeType faces are not safe for concurrent use (measuring included); re-entrant
-# because layout code that holds it calls _mask(), which takes it too.
-_FONT_LOCK = threading.RLock()
+# FreeType faces must not be used by two threads at once (measuring included). Rather than a
+# process-wide lock -- which let one slow layout stall every other render -- each thread gets its
+# own font objects: loading one costs ~0.1 ms and the glyph data is identical, so the output does
+# not depend on which thread drew it.
+_THREAD_FONTS = threading.local()
+
+# No overlay shows more than a few hundred characters; cleaning megabytes of prompt only to throw
+# them away would be the slow part, so text is clipped first, and says so.
+_MAX_TEXT = 4096
+_ELLIPSIS = "..."
 
 
-@lru_cache(maxsize=32)
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+    fonts = getattr(_THREAD_FONTS, "by_size", None)
+    if fonts is None:
+        fonts = _THREAD_FONTS.by_size = {}
+    font = fonts.get(size)
+    if font is None:
+        font = fonts[size] = ImageFont.load_default(size=size)
+    return font
 
 
 def _clean(text: str) -> str:
+    if len(text) > _MAX_TEXT:
+        text = text[:_MAX_TEXT] + " " + _ELLIPSIS
     return re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in text)).strip()
+
+
+class _Advances:
+    """Advance widths of single characters, each distinct one measured once per layout.
+
+    A line's width is then a running sum (what FreeType's basic layout computes) instead of a
+    re-measure of the whole line per candidate; `_fit` still checks each finished line once with
+    the real measure, in case a font kerns."""
+
+    def __init__(self, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> None:
+        self.font = font
+        self._cache: dict[str, float] = {}
+
+    def char(self, ch: str) -> float:
+        w = self._cache.get(ch)
+        if w is None:
+            w = self._cache[ch] = float(self.font.getlength(ch))
+        return w
+
+    def prefix(self, text: str, limit: float) -> tuple[int, float]:
+        """(longest k with width(text[:k]) <= limit, that width); stops at the first misfit, so
+        the cost is what fits, not the length of `text`."""
+        total = 0.0
+        for k, ch in enumerate(text):
+            w = self.char(ch)
+            if total + w > limit:
+                return k, total
+            total += w
+        return len(text), total
+
+
+def _fit(adv: _Advances, line: str, width: int, suffix: str = "", keep: int = 1) -> str:
+    """Trim `line` until line + suffix really measures <= width (a no-op unless the font kerns)."""
+    while len(line) > keep and adv.font.getlength(line + suffix) > width:
+        line = line[:-1]
+    return line
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int,
           max_lines: int) -> list[str]:
-    """Greedy word wrap by rendered width; the last line is truncated with '...'."""
+    """Greedy word wrap by rendered width; the last line is truncated with '...'.
+
+    Linear in the text laid out, and layout stops once `max_lines` are full. (It used to
+    re-measure every candidate prefix of an over-long word: a 2,500-character prompt without
+    spaces took ~45 s.)"""
+    adv = _Advances(font)
     words = _clean(text).split(" ") if text.strip() else [""]
+    space = adv.char(" ")
     lines: list[str] = []
-    line = ""
+    line, line_w = "", 0.0
     for word in words:
-        cand = f"{line} {word}" if line else word
-        if font.getlength(cand) <= width:
-            line = cand
+        if len(lines) >= max_lines:
+            break  # `line` holds more text: the last line gets the ellipsis
+        k, word_w = adv.prefix(word, width - line_w - space if line else width)
+        if line and k == len(word):
+            line, line_w = f"{line} {word}", line_w + space + word_w
             continue
         if line:
             lines.append(line)
-        line = word
-        while font.getlength(line) > width and len(line) > 1:  # split over-long words
-            cut = len(line) - 1
-            while cut > 1 and font.getlength(line[:cut]) > width:
-                cut -= 1
-            lines.append(line[:cut])
-            line = line[cut:]
+        line, line_w = _split_long(adv, word, width, lines, max_lines)
     lines.append(line)
-    if len(lines) > max_lines:
-        last = lines[max_lines - 1]
-        while last and font.getlength(last + "...") > width:
-            last = last[:-1]
-        lines = lines[:max_lines - 1] + [last.rstrip() + "..."]
+    more = len(lines) > max_lines  # the pending line is never drawn: it only says "there is more"
+    lines = [_fit(adv, ln, width) for ln in lines[:max_lines]]
+    if more:
+        lines[-1] = _ellipsize(adv, lines[-1], width)
     return lines
+
+
+def _split_long(adv: _Advances, word: str, width: int, lines: list[str],
+                max_lines: int) -> tuple[str, float]:
+    """Break a word wider than the line where it stops fitting (at least one character per
+    line), appending full lines; returns the remainder and its width."""
+    while len(lines) < max_lines:
+        k, w = adv.prefix(word, width)
+        if k == len(word):
+            return word, w
+        if len(word) == 1:  # one glyph wider than the line: it gets a line of its own
+            return word, adv.char(word)
+        k = max(1, k)
+        lines.append(word[:k])
+        word = word[k:]
+    return word, 0.0  # lines are full: the remainder only says "there is more"
+
+
+def _ellipsize(adv: _Advances, last: str, width: int) -> str:
+    k, _ = adv.prefix(last, width - adv.prefix(_ELLIPSIS, math.inf)[1])
+    return _fit(adv, last[:k], width, _ELLIPSIS, keep=0).rstrip() + _ELLIPSIS
 
 
 def _mask(width: int, height: int,
           items: list[tuple[int, int, str, ImageFont.FreeTypeFont | ImageFont.ImageFont]]
           ) -> np.ndarray:
-    with _FONT_LOCK:
-        img = Image.new("L", (width, height), 0)
-        draw = ImageDraw.Draw(img)
-        for x, y, text, font in items:
-            draw.text((x, y), text, fill=255, font=font)
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    for x, y, text, font in items:
+        draw.text((x, y), text, fill=255, font=font)
     return np.array(img, dtype=np.uint8)
 
 
@@ -500,10 +568,6 @@ class _Overlay:
     """Banner, frame counter and caption, rasterised once and composited per frame."""
 
     def __init__(self, spec: RenderSpec, n: int) -> None:
-        with _FONT_LOCK:
-            self._layout(spec, n)
-
-    def _layout(self, spec: RenderSpec, n: int) -> None:
         w, h = spec.width, spec.height
         self.w, self.h, self.n = w, h, n
         s = max(9, round(min(w, h) / 34))
@@ -552,9 +616,7 @@ class _Overlay:
     def _caption(self, text: str) -> np.ndarray:
         mask = self._captions.get(text)
         if mask is None:
-            with _FONT_LOCK:
-                mask = self._caption_mask(text)
-            self._captions[text] = mask
+            mask = self._captions[text] = self._caption_mask(text)
         return mask
 
     def _caption_mask(self, text: str) -> np.ndarray:

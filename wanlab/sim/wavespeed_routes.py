@@ -3,7 +3,6 @@ prediction result (two paths), DELETE, both upload flows, and the {"code","messa
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from ..catalog import CATALOG, ModelSpec
 from .build import Invalid, Parsed, build_task, size_resolution
 from .engine import RateWindow, Task, key_fingerprint
+from .jsonbody import loads_object
 from .media import parse_multipart
 
 if TYPE_CHECKING:
@@ -70,15 +70,17 @@ class WaveSpeedRoutes:
             return _err(429, "Too many requests: over the per-minute limit of your account level",
                         {"Retry-After": str(int(app.settings.rate_limit_retry_after_s))})
         try:
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError
+            body = loads_object(await request.body())
         except ValueError:
             return _err(400, "Invalid JSON body")
         try:
             parsed = parse_request(spec, body)
         except Invalid as exc:
             return _err(400, str(exc))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            # Parsing only reads the client's body: a type it did not expect is the client's 400,
+            # never the sim's 500 (the explicit checks name the field when they can).
+            return _err(400, CODE_MESSAGES[1401])
         task = build_task(app.engine, parsed, app.resolver(request), host="wavespeed", key_fp=fp, region="",
                           label=app.settings.label, fps=app.settings.fps, unreachable=MEDIA_UNREACHABLE)
         task.extra.update(base=app.base_url(request), webhook=request.query_params.get("webhook"))
@@ -155,14 +157,18 @@ class WaveSpeedRoutes:
         if denied:
             return denied
         try:
-            body = json.loads(await request.body() or b"{}")
-            filename = str(body["filename"])
-            size = int(body.get("size", 0))
-        except (ValueError, KeyError, TypeError):
+            body = loads_object(await request.body())
+            filename, size = body["filename"], body.get("size", 0)
+            if not isinstance(filename, str) or not filename or isinstance(size, bool) \
+                    or not isinstance(size, int) or size < 0:
+                raise ValueError
+        except (ValueError, KeyError):
             return _err(400, "filename and size are required")
         if size > app.settings.max_upload_mb * 1024 * 1024:
             return _err(400, f"File size exceeds the {int(app.settings.max_upload_mb)} MB limit.")
         ctype = body.get("content_type") or "application/octet-stream"
+        if not isinstance(ctype, str):
+            return _err(400, "content_type must be a string")
         token = uuid.uuid4().hex
         name = f"{token[:12]}/{filename}"
         base = app.base_url(request)
@@ -218,13 +224,39 @@ class WaveSpeedRoutes:
                      "filename": filename, "size": len(data)})
 
 
+def _url(value, name: str) -> str | None:
+    """A media URL field: absent/empty (None) or a string; anything else is the client's error."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a URL string")
+    return value
+
+
+def _urls(value, name: str) -> list[str]:
+    if value is None or value == "":
+        return []
+    if not isinstance(value, list):
+        raise Invalid(f"{name} must be a list of URL strings")
+    return [u for k, v in enumerate(value) if (u := _url(v, f"{name}[{k}]")) is not None]
+
+
+def _integer(value, name: str) -> int:
+    # bool is an int to Python, not to the host; floats must be whole (int(2.7) would silently be 2)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise Invalid(f"{name} must be an integer")
+    try:
+        number = float(value)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer") from None
+    if not number.is_integer():
+        raise Invalid(f"{name} must be an integer")
+    return int(number)
+
+
 def parse_request(spec: ModelSpec, body: dict) -> Parsed:
     prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-    seed = body.get("seed", -1)
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError):
-        raise Invalid("seed must be an integer") from None
+    seed = _integer(body.get("seed", -1), "seed")
     if seed != -1 and not 0 <= seed <= 2147483647:
         raise Invalid("seed must be -1 (random) or within [0, 2147483647]")
     size = None
@@ -236,14 +268,11 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
             raise Invalid(f"resolution {body.get('resolution')!r} is not supported; use one of "
                           f"{', '.join(r.lower() for r in spec.resolutions)}")
     ratio = body.get("aspect_ratio")
-    if ratio is not None and ratio not in spec.ratios:
+    if ratio is not None and (not isinstance(ratio, str) or ratio not in spec.ratios):
         raise Invalid(f"aspect_ratio {ratio!r} is not supported; use one of {', '.join(spec.ratios)}")
     duration = body.get("duration")
     if duration is not None:
-        try:
-            duration = int(duration)
-        except (TypeError, ValueError):
-            raise Invalid("duration must be an integer") from None
+        duration = _integer(duration, "duration")
     parsed = Parsed(model=spec, mode=spec.modes[0], prompt=prompt, resolution=resolution, ratio=ratio,
                     duration=duration, seed=None if seed == -1 else seed, size=size)
     path = spec.id.rsplit("/", 1)[-1]
@@ -256,17 +285,18 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
         if not prompt:
             need("prompt")
     elif path.startswith("image-to-video") or path.startswith("i2v"):
-        if not body.get("image"):
+        image, last = _url(body.get("image"), "image"), _url(body.get("last_image"), "last_image")
+        if not image:
             need("image")
-        parsed.images = [body["image"]] + ([body["last_image"]] if body.get("last_image") else [])
-        parsed.mode = "flf2v" if body.get("last_image") else "i2v"
+        parsed.images = [image] + ([last] if last else [])
+        parsed.mode = "flf2v" if last else "i2v"
         parsed.aspect_from, parsed.ratio = ("image0" if size is None else None), None
     elif path.startswith("t2v"):
         if not prompt:
             need("prompt")
     elif path == "reference-to-video":
-        imgs = list(body.get("reference_images") or body.get("images") or [])
-        vids = list(body.get("videos") or [])
+        imgs = _urls(body.get("reference_images"), "reference_images") or _urls(body.get("images"), "images")
+        vids = _urls(body.get("videos"), "videos")
         if not imgs and not vids:
             need("reference_images or videos")
         if len(imgs) + len(vids) > spec.max_refs:
@@ -275,12 +305,13 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
         grid = len(imgs) == 1 and not vids and "shot 1" in prompt.lower()
         parsed.mode, parsed.images, parsed.videos = ("grid9" if grid else "ref2v"), imgs, vids
     elif path == "video-edit":
-        if not body.get("video"):
+        video = _url(body.get("video"), "video")
+        if not video:
             need("video")
-        imgs = list(body.get("images") or [])
+        imgs = _urls(body.get("images"), "images")
         if len(imgs) > spec.max_edit_images:
             raise Invalid(f"at most {spec.max_edit_images} images")
-        parsed.mode, parsed.videos, parsed.images = "edit", [body["video"]], imgs
+        parsed.mode, parsed.videos, parsed.images = "edit", [video], imgs
         parsed.aspect_from = "video0" if ratio is None else None
         parsed.edit_whole = duration in (None, 0)
         has_video = True
