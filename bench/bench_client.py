@@ -142,7 +142,7 @@ def main() -> None:
     cpu_rows = [cpu_per_job(args, "HostCadence (default)", HostCadence()), cpu_per_job(args, "EtaPoll()", EtaPoll())]
     mem = memory_in_flight(args)
     print()
-    print(f"| measure | value | goal |")
+    print("| measure | value | goal |")
     print("|---|---|---|")
     for r in cpu_rows:
         print(f"| CPU per job, {r['policy']} ({r['polls_per_job']:.0f} polls) | {r['cpu_ms_per_job']:.1f} ms "

@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, time_runs as timeit, write_json  # noqa: E402
-
 import pandas as pd  # noqa: E402
+from _common import machine, write_json  # noqa: E402
+from _common import time_runs as timeit
 
-from wanlab.log import NAMES, ExperimentLog, _typed  # noqa: E402
+from wanlab.log import NAMES, ExperimentLog  # noqa: E402
+from wanlab.log.schema import typed as _typed  # noqa: E402
 
 WORDS = ("a red kite over a green hill at dusk slow dolly in cinematic lighting fog over the lake neon city "
          "rain reflections close-up portrait of an old fisherman golden hour drone shot over the mountains").split()
@@ -62,7 +63,7 @@ def realistic_row(i: int, rng: random.Random, t0: float) -> dict:
         "width": {"480P": 832, "720P": 1280, "1080P": 1920}[res], "height": {"480P": 480, "720P": 720, "1080P": 1080}[res],
         "fps": 30.0, "frames": dur * 30, "video_seconds": float(dur), "billed_seconds": float(dur),
         "est_cost": dur * 0.1, "cost": dur * 0.1 if ok == "SUCCEEDED" else 0.0, "currency": "USD",
-        "price_source": "Model Studio pricing, 2026-03-01 [doc]", "tags": None, "notes": None,
+        "price_source": "Model Studio pricing, 2026-03-01 [doc]", "tags": None, "notes": None, "cancel": None,
         "rating": rng.choice([None, None, None, 3, 4, 5]), "claimed_by": "1234-abcdef01", "claimed_until": 0.0,
         "updated": end + 2,
     }

@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, rss_mb as _rss_hwm_mb, write_json  # noqa: E402
+from _common import machine, write_json  # noqa: E402
+from _common import rss_mb as _rss_hwm_mb
 
 from wanlab.sim import SimServer  # noqa: E402
 

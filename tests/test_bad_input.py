@@ -10,8 +10,9 @@ import math
 import sys
 import threading
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import av
 import numpy as np
@@ -22,11 +23,11 @@ from conftest import KEY  # noqa: E402
 from media_fixtures import media_files  # noqa: E402,F401  (fixture import)
 
 from wanlab import FLF2V, I2V, T2V, Edit, Grid9, Lab, Ref2V, RetryPolicy  # noqa: E402
-from wanlab.catalog import default_prices  # noqa: E402
 from wanlab.cost import Budget  # noqa: E402
 from wanlab.errors import CatalogError, ConfigError, ValidationError  # noqa: E402
 from wanlab.limits import Limits  # noqa: E402
 from wanlab.polling import EtaPoll, FixedInterval, HostCadence  # noqa: E402
+from wanlab.prices import default_prices  # noqa: E402
 from wanlab.requests import SEED_MAX  # noqa: E402
 
 URL = "https://cdn.example.com/in/frame.png"

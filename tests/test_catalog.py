@@ -7,9 +7,9 @@ import re
 import pytest
 
 from wanlab import catalog
-from wanlab.catalog import (CATALOG, KNOWN_TRAPS, PriceRow, PriceTable, default_model, default_prices, equivalent,
-                            get_model, models, output_size)
+from wanlab.catalog import CATALOG, KNOWN_TRAPS, default_model, equivalent, get_model, models, output_size
 from wanlab.errors import CatalogError
+from wanlab.prices import PriceRow, PriceTable, default_prices
 
 # --------------------------------------------------------------------------------------------------
 # get_model

@@ -34,7 +34,7 @@ def test_estimate_one_many_and_a_sweep(make_lab, sim):
 
 
 def test_unknown_price_is_unknown_not_zero(make_lab):
-    lab = make_lab(prices=wanlab.catalog.PriceTable([]))
+    lab = make_lab(prices=wanlab.PriceTable([]))
     est = lab.estimate(REQ)
     assert est.amount is None and "unknown" in str(est)
     assert (est + lab.estimate(REQ)).amount is None
@@ -55,7 +55,7 @@ def test_budget_refuses_before_anything_starts(make_lab, sim):
     with pytest.raises(BudgetExceeded, match="would exceed"):
         lab.submit(REQ)
     assert len(lab.log) == 0 and sim.stats()["submits"] == 0 and lab.budget.in_flight == {}
-    unpriced = make_lab(budget=10.0, prices=wanlab.catalog.PriceTable([]))
+    unpriced = make_lab(budget=10.0, prices=wanlab.PriceTable([]))
     with pytest.raises(BudgetExceeded, match="unknown"):
         unpriced.submit(REQ)
 

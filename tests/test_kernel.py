@@ -2,7 +2,6 @@
 between cells, and a kernel where the user already applied nest_asyncio."""
 from __future__ import annotations
 
-
 import httpx
 import nbformat
 import pytest

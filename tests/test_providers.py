@@ -17,8 +17,7 @@ from wanlab import FLF2V, I2V, T2V, Edit, Grid9, Ref2V  # noqa: E402
 from wanlab.catalog import CATALOG, REGIONS, default_model  # noqa: E402
 from wanlab.errors import ApiError, AuthError, NotFound, RateLimited, ServerError  # noqa: E402
 from wanlab.inputs import to_media  # noqa: E402
-from wanlab.providers import (DashScope, HttpRequest, HttpResponse, ListedTask, Status, WaveSpeed,  # noqa: E402
-                              make_provider)
+from wanlab.providers import DashScope, HttpRequest, HttpResponse, ListedTask, Status, WaveSpeed, make_provider  # noqa: E402
 
 SG = "https://dashscope-intl.aliyuncs.com/api/v1"
 SUBMIT = "/services/aigc/video-generation/video-synthesis"

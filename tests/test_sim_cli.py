@@ -1,4 +1,5 @@
 """`wanlab sim` from the command line: prints both base URLs and serves them."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_cli_sim_prints_urls_and_serves():
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen([sys.executable, "-m", "wanlab.cli", "sim", "--port", "0", "--time-scale", "0.01",
-                             "--faults", "query:503#1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wanlab.cli", "sim", "--port", "0", "--time-scale", "0.01", "--faults", "query:503#1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         lines = []
         deadline = time.time() + 30
@@ -40,7 +46,7 @@ def test_cli_sim_prints_urls_and_serves():
                 break
             except httpx.ConnectError:
                 time.sleep(0.05)
-        assert r.status_code == 503          # the --faults spec is in force
+        assert r.status_code == 503  # the --faults spec is in force
         assert httpx.get(ds.group(1) + "/tasks/abc", headers=h).json()["output"]["task_status"] == "UNKNOWN"
         assert httpx.get(ws.group(1) + "/_sim/stats").json()["requests"]["query"] == 2
     finally:

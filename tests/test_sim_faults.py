@@ -1,4 +1,5 @@
 """Every fault kind of wanlab sim, seen by plain httpx at the HTTP level."""
+
 from __future__ import annotations
 
 import email.utils
@@ -13,8 +14,11 @@ from wanlab.sim.faults import parse
 SUBMIT = "/services/aigc/video-generation/video-synthesis"
 H = {"Authorization": "Bearer sk-faults", "X-DashScope-Async": "enable"}
 HW = {"Authorization": "Bearer ws-faults"}
-BODY = {"model": "wan2.7-t2v", "input": {"prompt": "fault test"}, "parameters": {"resolution": "720P", "duration": 2,
-                                                                                "seed": 1}}
+BODY = {
+    "model": "wan2.7-t2v",
+    "input": {"prompt": "fault test"},
+    "parameters": {"resolution": "720P", "duration": 2, "seed": 1},
+}
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
@@ -36,8 +40,12 @@ def ds_submit(sim, **kw):
 
 
 def ws_submit(sim, **kw):
-    return httpx.post(sim.url + "/api/v3/alibaba/wan-2.7/text-to-video", headers=HW,
-                      json={"prompt": "fault test", "duration": 2, "resolution": "720p", "seed": 1}, **kw)
+    return httpx.post(
+        sim.url + "/api/v3/alibaba/wan-2.7/text-to-video",
+        headers=HW,
+        json={"prompt": "fault test", "duration": 2, "resolution": "720p", "seed": 1},
+        **kw,
+    )
 
 
 def wait_ds(sim, tid, timeout=20):
@@ -64,11 +72,24 @@ def wait_ws(sim, pid, timeout=20):
 def test_grammar_parses_and_rejects():
     fs = parse("submit:429=2@0.5, query:503#1;3, task:fail=InternalError.Algo, download:truncate=0.3, *:slow=0.1")
     assert [(f.route, f.kind, f.arg) for f in fs] == [
-        ("submit", "429", "2"), ("query", "503", None), ("task", "fail", "InternalError.Algo"),
-        ("download", "truncate", "0.3"), ("*", "slow", "0.1")]
+        ("submit", "429", "2"),
+        ("query", "503", None),
+        ("task", "fail", "InternalError.Algo"),
+        ("download", "truncate", "0.3"),
+        ("*", "slow", "0.1"),
+    ]
     assert fs[0].prob == 0.5 and fs[1].seq == {1, 3}
-    for bad in ("submit:418", "nowhere:500", "query:truncate", "submit:500@2", "submit:429=abc", "query",
-                "task:500", "download:truncate=1.5", "submit:500#0"):
+    for bad in (
+        "submit:418",
+        "nowhere:500",
+        "query:truncate",
+        "submit:500@2",
+        "submit:429=abc",
+        "query",
+        "task:500",
+        "download:truncate=1.5",
+        "submit:500#0",
+    ):
         with pytest.raises(ValueError) as err:
             parse(bad)
         assert repr(bad) in str(err.value) and "route:kind" in str(err.value)
@@ -97,8 +118,7 @@ def test_429_retry_after_seconds_and_date(sim):
     assert ds_submit(sim).status_code == 200
 
 
-@pytest.mark.parametrize("status, code", [(500, "InternalError"), (502, "InternalError"),
-                                          (503, "ServiceUnavailable")])
+@pytest.mark.parametrize("status, code", [(500, "InternalError"), (502, "InternalError"), (503, "ServiceUnavailable")])
 def test_5xx_bodies_per_host(sim, status, code):
     sim.faults.set(f"*:{status}#1")
     r = ds_submit(sim)
@@ -185,6 +205,5 @@ def test_cli_style_spec_at_construction():
     with pytest.raises(ValueError):
         SimServer(faults="submit:nonsense")
     with SimServer(time_scale=0.004, faults="upload:500") as s:
-        r = httpx.get(s.dashscope_url() + "/uploads", params={"action": "getPolicy", "model": "wan2.7-i2v"},
-                      headers=H)
+        r = httpx.get(s.dashscope_url() + "/uploads", params={"action": "getPolicy", "model": "wan2.7-i2v"}, headers=H)
         assert r.status_code == 500

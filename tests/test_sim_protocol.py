@@ -1,5 +1,6 @@
 """wanlab sim at the HTTP level (plain httpx): DashScope and WaveSpeed wire details, limits, expiry,
 determinism, stats."""
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,11 @@ def png_data_uri(w: int = 640, h: int = 480, color=(10, 120, 200)) -> str:
 
 
 def t2v(model: str = "wan2.7-t2v", **par) -> dict:
-    return {"model": model, "input": {"prompt": "a red kite over the sea"},
-            "parameters": {"resolution": "720P", "duration": 2, **par}}
+    return {
+        "model": model,
+        "input": {"prompt": "a red kite over the sea"},
+        "parameters": {"resolution": "720P", "duration": 2, **par},
+    }
 
 
 def wait_ds(sim: SimServer, task_id: str, headers=H, base: str | None = None, timeout: float = 20) -> dict:
@@ -63,8 +67,14 @@ def test_t2v_roundtrip_usage_times_and_video(sim):
     for k in ("submit_time", "scheduled_time", "end_time"):
         assert len(o[k]) == 23 and o[k][4] == "-" and o[k][19] == "."
     assert "actual_prompt" not in o and o["orig_prompt"] == "a red kite over the sea"
-    assert body["usage"] == {"duration": 2, "input_video_duration": 0, "output_video_duration": 2,
-                             "video_count": 1, "ratio": "16:9", "SR": 720}
+    assert body["usage"] == {
+        "duration": 2,
+        "input_video_duration": 0,
+        "output_video_duration": 2,
+        "video_count": 1,
+        "ratio": "16:9",
+        "SR": 720,
+    }
     assert "Expires=" in o["video_url"] and "Signature=" in o["video_url"]
     v = httpx.get(o["video_url"])
     assert v.status_code == 200 and v.headers["content-type"] == "video/mp4"
@@ -73,15 +83,29 @@ def test_t2v_roundtrip_usage_times_and_video(sim):
 
 
 def test_usage_shapes_26_and_25(sim):
-    r26 = submit(sim, {"model": "wan2.6-t2v", "input": {"prompt": "p"},
-                       "parameters": {"size": "1280*720", "duration": 2, "seed": 1}})
-    r25 = submit(sim, {"model": "wan2.5-t2v-preview", "input": {"prompt": "p"},
-                       "parameters": {"size": "832*480", "duration": 5, "seed": 1}})
+    r26 = submit(
+        sim,
+        {"model": "wan2.6-t2v", "input": {"prompt": "p"}, "parameters": {"size": "1280*720", "duration": 2, "seed": 1}},
+    )
+    r25 = submit(
+        sim,
+        {
+            "model": "wan2.5-t2v-preview",
+            "input": {"prompt": "p"},
+            "parameters": {"size": "832*480", "duration": 5, "seed": 1},
+        },
+    )
     assert r26.status_code == 200 and r25.status_code == 200, (r26.text, r25.text)
     b26 = wait_ds(sim, r26.json()["output"]["task_id"])
     b25 = wait_ds(sim, r25.json()["output"]["task_id"])
-    assert b26["usage"] == {"duration": 2, "size": "1280*720", "input_video_duration": 0,
-                            "output_video_duration": 2, "video_count": 1, "SR": 720}
+    assert b26["usage"] == {
+        "duration": 2,
+        "size": "1280*720",
+        "input_video_duration": 0,
+        "output_video_duration": 2,
+        "video_count": 1,
+        "SR": 720,
+    }
     assert b25["usage"] == {"video_duration": 5, "video_ratio": "832*480", "video_count": 1}
     assert "actual_prompt" in b25["output"]
     assert probe(httpx.get(b25["output"]["video_url"]).content)["width"] == 832
@@ -89,24 +113,50 @@ def test_usage_shapes_26_and_25(sim):
 
 def test_i2v_and_flf2v_follow_image_aspect(sim):
     img = png_data_uri(480, 640)
-    r = submit(sim, {"model": "wan2.7-i2v", "input": {"prompt": "p", "media": [
-        {"type": "first_frame", "url": img}, {"type": "last_frame", "url": png_data_uri(480, 640, (0, 0, 0))}]},
-        "parameters": {"resolution": "720P", "duration": 2, "seed": 2}})
+    r = submit(
+        sim,
+        {
+            "model": "wan2.7-i2v",
+            "input": {
+                "prompt": "p",
+                "media": [
+                    {"type": "first_frame", "url": img},
+                    {"type": "last_frame", "url": png_data_uri(480, 640, (0, 0, 0))},
+                ],
+            },
+            "parameters": {"resolution": "720P", "duration": 2, "seed": 2},
+        },
+    )
     assert r.status_code == 200, r.text
     body = wait_ds(sim, r.json()["output"]["task_id"])
     p = probe(httpx.get(body["output"]["video_url"]).content)
     assert (p["width"], p["height"]) == output_size("720P", None, 480 / 640)
 
 
-@pytest.mark.parametrize("body, status, code, fragment", [
-    (t2v("wan2.7-nope"), 400, "InvalidParameter", "Model not exist."),
-    (t2v(resolution="480P"), 400, "InvalidParameter", "480P"),
-    (t2v(duration=20), 400, "InvalidParameter", "duration"),
-    ({"model": "wan2.7-i2v", "input": {"prompt": "p", "media": [{"type": "last_frame", "url": "data:,x"}]},
-      "parameters": {"resolution": "720P", "duration": 2}}, 400, "InvalidParameter", "combination"),
-    ({"model": "wan2.2-t2v-plus", "input": {"prompt": "p"}, "parameters": {"size": "1280*720"}}, 400,
-     "InvalidParameter", "size"),
-])
+@pytest.mark.parametrize(
+    "body, status, code, fragment",
+    [
+        (t2v("wan2.7-nope"), 400, "InvalidParameter", "Model not exist."),
+        (t2v(resolution="480P"), 400, "InvalidParameter", "480P"),
+        (t2v(duration=20), 400, "InvalidParameter", "duration"),
+        (
+            {
+                "model": "wan2.7-i2v",
+                "input": {"prompt": "p", "media": [{"type": "last_frame", "url": "data:,x"}]},
+                "parameters": {"resolution": "720P", "duration": 2},
+            },
+            400,
+            "InvalidParameter",
+            "combination",
+        ),
+        (
+            {"model": "wan2.2-t2v-plus", "input": {"prompt": "p"}, "parameters": {"size": "1280*720"}},
+            400,
+            "InvalidParameter",
+            "size",
+        ),
+    ],
+)
 def test_invalid_submits(sim, body, status, code, fragment):
     r = submit(sim, body)
     assert r.status_code == status
@@ -119,8 +169,7 @@ def test_missing_async_header_and_keys(sim):
     assert r.status_code == 403 and r.json()["code"] == "AccessDenied"
     assert r.json()["message"] == "current user api does not support synchronous calls"
     r = submit(sim, t2v(), headers={"X-DashScope-Async": "enable"})
-    assert r.status_code == 401 and r.json() == {**r.json(), "code": "InvalidApiKey",
-                                                 "message": "No API-key provided."}
+    assert r.status_code == 401 and r.json() == {**r.json(), "code": "InvalidApiKey", "message": "No API-key provided."}
     r = submit(sim, t2v(), headers={"Authorization": "Bearer", "X-DashScope-Async": "enable"})
     assert r.status_code == 401
 
@@ -140,7 +189,7 @@ def test_key_list_and_regions():
         assert bad.status_code == 401 and bad.json()["message"] == "Invalid API-key provided."
         assert submit(s, t2v(), headers={**H, "Authorization": "Bearer sk-a"}).status_code == 200
         hb = {**H, "Authorization": "Bearer sk-b"}
-        cross = submit(s, t2v(), headers=hb)   # sk-b is a Beijing key used on Singapore
+        cross = submit(s, t2v(), headers=hb)  # sk-b is a Beijing key used on Singapore
         assert cross.status_code == 401 and cross.json()["code"] == "InvalidApiKey"
         assert cross.json()["message"] == "Invalid API-key provided."
         assert submit(s, t2v(), headers=hb, base=s.dashscope_url("beijing")).status_code == 200
@@ -156,12 +205,15 @@ def test_unknown_task_is_unknown_200(sim):
 
 
 def test_cancel_pending_vs_running_and_concurrency_queue():
-    with SimServer(time_scale=0.02, dashscope_concurrency=1, queue_base_s=0) as s:
+    # A runs for seconds of real time: a busy machine cannot let it finish (and B start) before we look
+    with SimServer(time_scale=0.05, dashscope_concurrency=1, queue_base_s=0, latency_sigma=0.0) as s:
         a = submit(s, t2v(seed=1)).json()["output"]["task_id"]
         b = submit(s, t2v(seed=2)).json()["output"]["task_id"]
-        time.sleep(0.05)
-        q = {t: httpx.get(f"{s.dashscope_url()}/tasks/{t}", headers=H).json()["output"]["task_status"]
-             for t in (a, b)}
+        deadline = time.monotonic() + 30
+        while s.task_info(a)["status"] != "RUNNING":
+            assert time.monotonic() < deadline, s.task_info(a)
+            time.sleep(0.01)
+        q = {t: httpx.get(f"{s.dashscope_url()}/tasks/{t}", headers=H).json()["output"]["task_status"] for t in (a, b)}
         assert q == {a: "RUNNING", b: "PENDING"}
         r = httpx.post(f"{s.dashscope_url()}/tasks/{a}/cancel", headers=H)
         assert r.status_code == 400 and r.json()["code"] == "UnsupportedOperation"
@@ -176,8 +228,7 @@ def test_cancel_pending_vs_running_and_concurrency_queue():
 
 def test_list_tasks(sim):
     tid = submit(sim, t2v(seed=99)).json()["output"]["task_id"]
-    r = httpx.get(sim.dashscope_url() + "/tasks", params={"model_name": "wan2.7-t2v", "page_size": 100},
-                  headers=H)
+    r = httpx.get(sim.dashscope_url() + "/tasks", params={"model_name": "wan2.7-t2v", "page_size": 100}, headers=H)
     j = r.json()
     assert r.status_code == 200 and {"total", "data", "total_page", "page_no", "page_size", "request_id"} <= set(j)
     row = next(d for d in j["data"] if d["task_id"] == tid)
@@ -185,8 +236,11 @@ def test_list_tasks(sim):
 
 
 def test_rate_limits_429_with_retry_after():
-    with SimServer(time_scale=0.004, dashscope_submits_per_s=2, dashscope_queries_per_s=3,
-                   wavespeed_submits_per_min=1) as s:
+    with SimServer(
+        time_scale=0.004, dashscope_submits_per_s=2, dashscope_queries_per_s=3, wavespeed_submits_per_min=1
+    ) as s:
+        for window in (s.app.ds.submit_rate, s.app.ds.query_rate, s.app.ws.submit_rate):
+            window.clock = lambda: 0.0  # every request in the same instant, however slow the machine
         codes = [submit(s, t2v(seed=i)).status_code for i in range(3)]
         assert codes == [200, 200, 429]
         r = submit(s, t2v())
@@ -201,18 +255,30 @@ def test_rate_limits_429_with_retry_after():
 
 
 def test_oss_upload_flow_requires_resolve_header(sim):
-    pol = httpx.get(sim.dashscope_url() + "/uploads", params={"action": "getPolicy", "model": "wan2.7-i2v"},
-                    headers={"Authorization": f"Bearer {KEY}"}).json()["data"]
+    pol = httpx.get(
+        sim.dashscope_url() + "/uploads",
+        params={"action": "getPolicy", "model": "wan2.7-i2v"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).json()["data"]
     assert pol["upload_host"].startswith(sim.url)
     key = pol["upload_dir"] + "/first.png"
     png = base64.b64decode(png_data_uri().split(",", 1)[1])
-    form = {"OSSAccessKeyId": pol["oss_access_key_id"], "Signature": pol["signature"], "policy": pol["policy"],
-            "key": key, "x-oss-object-acl": pol["x_oss_object_acl"],
-            "x-oss-forbid-overwrite": pol["x_oss_forbid_overwrite"], "success_action_status": "200"}
+    form = {
+        "OSSAccessKeyId": pol["oss_access_key_id"],
+        "Signature": pol["signature"],
+        "policy": pol["policy"],
+        "key": key,
+        "x-oss-object-acl": pol["x_oss_object_acl"],
+        "x-oss-forbid-overwrite": pol["x_oss_forbid_overwrite"],
+        "success_action_status": "200",
+    }
     up = httpx.post(pol["upload_host"], data=form, files={"file": ("first.png", png, "image/png")})
     assert up.status_code == 200
-    body = {"model": "wan2.7-i2v", "input": {"prompt": "p", "media": [{"type": "first_frame", "url": f"oss://{key}"}]},
-            "parameters": {"resolution": "720P", "duration": 2}}
+    body = {
+        "model": "wan2.7-i2v",
+        "input": {"prompt": "p", "media": [{"type": "first_frame", "url": f"oss://{key}"}]},
+        "parameters": {"resolution": "720P", "duration": 2},
+    }
     r = submit(sim, body)
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
     r = submit(sim, body, headers={**H, "X-DashScope-OssResourceResolve": "enable"})
@@ -222,9 +288,11 @@ def test_oss_upload_flow_requires_resolve_header(sim):
 
 def test_strict_media_fails_task_and_missing_prompt_fails_after_accept():
     with SimServer(time_scale=0.004, strict_media=True) as s:
-        body = {"model": "wan2.7-i2v", "input": {"prompt": "p", "media": [
-            {"type": "first_frame", "url": "https://example.invalid/cat.png"}]},
-            "parameters": {"resolution": "720P", "duration": 2}}
+        body = {
+            "model": "wan2.7-i2v",
+            "input": {"prompt": "p", "media": [{"type": "first_frame", "url": "https://example.invalid/cat.png"}]},
+            "parameters": {"resolution": "720P", "duration": 2},
+        }
         r = submit(s, body)
         assert r.status_code == 200
         o = wait_ds(s, r.json()["output"]["task_id"])["output"]
@@ -240,7 +308,7 @@ def test_determinism_same_request_same_bytes():
         with SimServer(time_scale=0.004, seed=123) as s:
             tid = submit(s, t2v(seed=42)).json()["output"]["task_id"]
             urls.append(httpx.get(wait_ds(s, tid)["output"]["video_url"]).content)
-            tid = submit(s, t2v()).json()["output"]["task_id"]      # no seed: drawn from the sim's RNG
+            tid = submit(s, t2v()).json()["output"]["task_id"]  # no seed: drawn from the sim's RNG
             urls.append(httpx.get(wait_ds(s, tid)["output"]["video_url"]).content)
             assert s.task_info(tid)["seed_drawn"] is True
     assert urls[0] == urls[2] and urls[1] == urls[3] and urls[0] != urls[1]
@@ -302,8 +370,11 @@ def wait_ws(sim, pid, headers, timeout=20):
 
 def test_wavespeed_envelope_statuses_and_delete(sim):
     hw = {"Authorization": "Bearer ws-key"}
-    r = httpx.post(sim.url + "/api/v3/alibaba/wan-2.7/text-to-video", headers=hw,
-                   json={"prompt": "p", "duration": 2, "resolution": "720p", "seed": 3, "extra_field": 1})
+    r = httpx.post(
+        sim.url + "/api/v3/alibaba/wan-2.7/text-to-video",
+        headers=hw,
+        json={"prompt": "p", "duration": 2, "resolution": "720p", "seed": 3, "extra_field": 1},
+    )
     j = r.json()
     assert r.status_code == 200 and j["code"] == 200 and j["message"] == "success"
     d = j["data"]
@@ -316,16 +387,20 @@ def test_wavespeed_envelope_statuses_and_delete(sim):
     dl = httpx.delete(f"{sim.url}/api/v3/predictions/{d['id']}", headers=hw).json()
     assert dl["data"]["status"] == "deleted"
     assert httpx.post(sim.url + "/api/v3/alibaba/wan-9/none", headers=hw, json={}).status_code == 404
-    bad = httpx.post(sim.url + "/api/v3/alibaba/wan-2.7/text-to-video", headers=hw,
-                     json={"prompt": "p", "resolution": "480p"})
+    bad = httpx.post(
+        sim.url + "/api/v3/alibaba/wan-2.7/text-to-video", headers=hw, json={"prompt": "p", "resolution": "480p"}
+    )
     assert bad.status_code == 400 and bad.json()["data"] is None
 
 
 def test_wavespeed_upload_put_rejects_authorization(sim):
     hw = {"Authorization": "Bearer ws-key"}
     png = base64.b64decode(png_data_uri().split(",", 1)[1])
-    t = httpx.post(sim.url + "/api/v3/media/uploads", headers=hw,
-                   json={"filename": "a.png", "size": len(png), "content_type": "image/png"}).json()["data"]
+    t = httpx.post(
+        sim.url + "/api/v3/media/uploads",
+        headers=hw,
+        json={"filename": "a.png", "size": len(png), "content_type": "image/png"},
+    ).json()["data"]
     up = t["upload"]
     assert up["method"] == "PUT"
     bad = httpx.put(up["url"], content=png, headers={**up["headers"], "Authorization": "Bearer ws-key"})
@@ -335,26 +410,47 @@ def test_wavespeed_upload_put_rejects_authorization(sim):
     ok = httpx.put(up["url"], content=png, headers=up["headers"])
     assert ok.status_code == 200
     assert httpx.get(t["download_url"]).content == png
-    legacy = httpx.post(sim.url + "/api/v3/media/upload/binary", headers=hw,
-                        files={"file": ("b.png", png, "image/png")}).json()
+    legacy = httpx.post(
+        sim.url + "/api/v3/media/upload/binary", headers=hw, files={"file": ("b.png", png, "image/png")}
+    ).json()
     assert legacy["code"] == 200 and httpx.get(legacy["data"]["download_url"]).content == png
 
 
 def test_r2v_with_video_and_videoedit_whole_input(sim):
     src = wait_ds(sim, submit(sim, t2v(seed=31)).json()["output"]["task_id"])["output"]["video_url"]
-    r = submit(sim, {"model": "wan2.7-r2v", "input": {"prompt": "Video 1 and Image 1 meet", "media": [
-        {"type": "reference_video", "url": src}, {"type": "reference_image", "url": png_data_uri()}]},
-        "parameters": {"resolution": "720P", "duration": 2, "ratio": "1:1"}})
+    r = submit(
+        sim,
+        {
+            "model": "wan2.7-r2v",
+            "input": {
+                "prompt": "Video 1 and Image 1 meet",
+                "media": [{"type": "reference_video", "url": src}, {"type": "reference_image", "url": png_data_uri()}],
+            },
+            "parameters": {"resolution": "720P", "duration": 2, "ratio": "1:1"},
+        },
+    )
     assert r.status_code == 200, r.text
     b = wait_ds(sim, r.json()["output"]["task_id"])
     assert b["output"]["task_status"] == "SUCCEEDED"
     assert b["usage"]["input_video_duration"] == 2 and b["usage"]["duration"] == 4
     assert probe(httpx.get(b["output"]["video_url"]).content)["width"] == output_size("720P", "1:1")[0]
-    too_long = submit(sim, {"model": "wan2.7-r2v", "input": {"prompt": "p", "media": [
-        {"type": "reference_video", "url": src}]}, "parameters": {"resolution": "720P", "duration": 12}})
-    assert too_long.status_code == 400          # 2–10 s once a reference video is given
-    e = submit(sim, {"model": "wan2.7-videoedit", "input": {"prompt": "make it snow", "media": [
-        {"type": "video", "url": src}]}, "parameters": {"resolution": "720P", "duration": 0}})
+    too_long = submit(
+        sim,
+        {
+            "model": "wan2.7-r2v",
+            "input": {"prompt": "p", "media": [{"type": "reference_video", "url": src}]},
+            "parameters": {"resolution": "720P", "duration": 12},
+        },
+    )
+    assert too_long.status_code == 400  # 2–10 s once a reference video is given
+    e = submit(
+        sim,
+        {
+            "model": "wan2.7-videoedit",
+            "input": {"prompt": "make it snow", "media": [{"type": "video", "url": src}]},
+            "parameters": {"resolution": "720P", "duration": 0},
+        },
+    )
     assert e.status_code == 200, e.text
     be = wait_ds(sim, e.json()["output"]["task_id"])
     assert be["output"]["task_status"] == "SUCCEEDED" and be["usage"]["output_video_duration"] == 2
@@ -364,8 +460,12 @@ def test_r2v_with_video_and_videoedit_whole_input(sim):
 
 def test_wavespeed_sync_mode(sim):
     hw = {"Authorization": "Bearer ws-sync"}
-    r = httpx.post(sim.url + "/api/v3/alibaba/wan-2.7/text-to-video", headers=hw, timeout=30,
-                   json={"prompt": "p", "duration": 2, "resolution": "720p", "enable_sync_mode": True})
+    r = httpx.post(
+        sim.url + "/api/v3/alibaba/wan-2.7/text-to-video",
+        headers=hw,
+        timeout=30,
+        json={"prompt": "p", "duration": 2, "resolution": "720p", "enable_sync_mode": True},
+    )
     d = r.json()["data"]
     assert r.status_code == 200
     # the host holds the request up to 90 s (scaled); a task that takes longer answers processing + 5004

@@ -46,9 +46,14 @@ def gradient_jpeg(size: tuple[int, int] = (400, 300)) -> bytes:
     return buf.getvalue()
 
 
-def make_clip(width: int = W, height: int = H, frames: int = 30,
-              left: tuple[int, int, int] = (230, 40, 40),
-              right: tuple[int, int, int] = (30, 30, 200), fps: int = 30) -> bytes:
+def make_clip(
+    width: int = W,
+    height: int = H,
+    frames: int = 30,
+    left: tuple[int, int, int] = (230, 40, 40),
+    right: tuple[int, int, int] = (30, 30, 200),
+    fps: int = 30,
+) -> bytes:
     """An independent input MP4 (not made by render()): left and right halves in
     different colours, with a vertical stripe drifting rightwards."""
     buf = io.BytesIO()
@@ -59,9 +64,9 @@ def make_clip(width: int = W, height: int = H, frames: int = 30,
         for i in range(frames):
             rgb = np.empty((height, width, 3), np.uint8)
             rgb[:, : width // 2] = left
-            rgb[:, width // 2:] = right
+            rgb[:, width // 2 :] = right
             x = (i * 3) % width
-            rgb[:, x:x + 4] = 255
+            rgb[:, x : x + 4] = 255
             f = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             f.pts = i
             f.time_base = Fraction(1, fps)
@@ -78,8 +83,8 @@ def decode_yuv(data: bytes) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             h, w = f.height, f.width
             flat = a.reshape(-1)
             y = flat[: w * h].reshape(h, w)
-            u = flat[w * h: w * h + w * h // 4].reshape(h // 2, w // 2)
-            v = flat[w * h + w * h // 4:].reshape(h // 2, w // 2)
+            u = flat[w * h : w * h + w * h // 4].reshape(h // 2, w // 2)
+            v = flat[w * h + w * h // 4 :].reshape(h // 2, w // 2)
             out.append((y, u, v))
     return out
 
@@ -92,7 +97,7 @@ def decode_rgb(data: bytes) -> list[np.ndarray]:
 def middle(a: np.ndarray) -> np.ndarray:
     """The central band, clear of the banner (top) and counter/caption (bottom)."""
     h = a.shape[0]
-    return a[int(h * 0.4): int(h * 0.75)]
+    return a[int(h * 0.4) : int(h * 0.75)]
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +115,9 @@ def spec_for(mode: str, clip: bytes, **kw: object) -> RenderSpec:
         "edit": {"videos": (clip,), "images": (png((250, 250, 0)),)},
         "extend": {"videos": (clip,)},
     }
-    args: dict[str, object] = dict(mode=mode, prompt=f"a {mode} test prompt", seed=7,
-                                   width=W, height=H, duration=1.0, model="wan-test")
+    args: dict[str, object] = dict(
+        mode=mode, prompt=f"a {mode} test prompt", seed=7, width=W, height=H, duration=1.0, model="wan-test"
+    )
     args.update(inputs[mode])
     args.update(kw)
     return RenderSpec(**args)  # type: ignore[arg-type]
@@ -135,8 +141,7 @@ def test_every_mode_probes_to_requested_format(mode: str, clip: bytes) -> None:
 
 def test_one_hd_case(clip: bytes) -> None:
     info = probe(render(RenderSpec("i2v", "hd", 1, 1280, 720, 1.0, images=(gradient_jpeg(),))))
-    assert (info["width"], info["height"], info["frames"], info["codec"]) == \
-        (1280, 720, 30, "h264")
+    assert (info["width"], info["height"], info["frames"], info["codec"]) == (1280, 720, 30, "h264")
 
 
 @pytest.mark.parametrize("size", [(1104, 832), (720, 1280), (832, 480)])
@@ -195,21 +200,28 @@ sys.stdout.write(hashlib.sha256(render(spec)).hexdigest())
 
 
 def test_identical_across_processes() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    )
     digests = {
-        subprocess.run([sys.executable, "-c", _SUBPROCESS], env=env, cwd=ROOT,
-                       capture_output=True, text=True, check=True, timeout=120).stdout
+        subprocess.run(
+            [sys.executable, "-c", _SUBPROCESS],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
         for _ in range(2)
     }
-    local = hashlib.sha256(render(RenderSpec("t2v", "cross-process", 1234, 320, 240, 1.0,
-                                             model="m"))).hexdigest()
+    local = hashlib.sha256(render(RenderSpec("t2v", "cross-process", 1234, 320, 240, 1.0, model="m"))).hexdigest()
     assert digests == {local}
 
 
 def test_concurrent_renders_match_sequential(clip: bytes) -> None:
-    specs = [spec_for(m, clip, seed=s) for m, s in (("t2v", 1), ("i2v", 2), ("edit", 3),
-                                                     ("grid9", 4))]
+    specs = [spec_for(m, clip, seed=s) for m, s in (("t2v", 1), ("i2v", 2), ("edit", 3), ("grid9", 4))]
     expected = [render(s) for s in specs]
     results: list[bytes | None] = [None] * len(specs)
 
@@ -239,8 +251,7 @@ def test_frame_counter_changes_every_frame() -> None:
 
 
 def test_banner_is_drawn() -> None:
-    frames = decode_yuv(render(RenderSpec("i2v", "x", 1, W, H, 0.2,
-                                          images=(png((120, 120, 120)),))))
+    frames = decode_yuv(render(RenderSpec("i2v", "x", 1, W, H, 0.2, images=(png((120, 120, 120)),))))
     y = frames[0][0]
     top, mid = y[: H // 10], middle(y)
     # Darkened panel with bright text on it, over a flat grey picture.
@@ -263,8 +274,7 @@ def test_i2v_uses_the_image_and_pans() -> None:
 
 
 def test_flf2v_goes_from_first_to_last() -> None:
-    rgb = decode_rgb(render(RenderSpec("flf2v", "x", 1, W, H, 1.0,
-                                       images=(png((220, 20, 20)), png((20, 20, 220))))))
+    rgb = decode_rgb(render(RenderSpec("flf2v", "x", 1, W, H, 1.0, images=(png((220, 20, 20)), png((20, 20, 220))))))
     start, end = middle(rgb[0]).reshape(-1, 3).mean(0), middle(rgb[-1]).reshape(-1, 3).mean(0)
     assert np.allclose(start, (220, 20, 20), atol=15)
     assert np.allclose(end, (20, 20, 220), atol=15)
@@ -273,12 +283,21 @@ def test_flf2v_goes_from_first_to_last() -> None:
 
 
 def test_grid9_walks_the_tiles_in_order() -> None:
-    colors = [(220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30), (220, 30, 220),
-              (30, 220, 220), (240, 240, 240), (120, 60, 20), (20, 20, 20)]
+    colors = [
+        (220, 30, 30),
+        (30, 220, 30),
+        (30, 30, 220),
+        (220, 220, 30),
+        (220, 30, 220),
+        (30, 220, 220),
+        (240, 240, 240),
+        (120, 60, 20),
+        (20, 20, 20),
+    ]
     grid = np.zeros((300, 300, 3), np.uint8)
     for k, col in enumerate(colors):
         r, c = divmod(k, 3)
-        grid[r * 100:(r + 1) * 100, c * 100:(c + 1) * 100] = col
+        grid[r * 100 : (r + 1) * 100, c * 100 : (c + 1) * 100] = col
     buf = io.BytesIO()
     Image.fromarray(grid).save(buf, "PNG")
     n = 54  # 6 frames per shot at 30 fps
@@ -292,8 +311,7 @@ def test_grid9_walks_the_tiles_in_order() -> None:
 
 def test_ref2v_cuts_between_references() -> None:
     vid = make_clip(left=(200, 40, 40), right=(200, 40, 40))
-    rgb = decode_rgb(render(RenderSpec("ref2v", "x", 1, W, H, 1.0, images=(png((30, 200, 30)),),
-                                       videos=(vid,))))
+    rgb = decode_rgb(render(RenderSpec("ref2v", "x", 1, W, H, 1.0, images=(png((30, 200, 30)),), videos=(vid,))))
     first = middle(rgb[5])[:, : W // 3].reshape(-1, 3).mean(0)
     second = middle(rgb[25]).reshape(-1, 3).mean(0)
     assert first[0] > 150 and first[1] < 100  # Video 1 (red)
@@ -302,8 +320,11 @@ def test_ref2v_cuts_between_references() -> None:
 
 def test_edit_black_and_white_zeroes_chroma(clip: bytes) -> None:
     # With a (yellow) reference image too: its thumbnail must be grey as well.
-    frames = decode_yuv(render(RenderSpec("edit", "Make it black and white", 1, W, H, 1.0,
-                                          videos=(clip,), images=(png((250, 250, 0)),))))
+    frames = decode_yuv(
+        render(
+            RenderSpec("edit", "Make it black and white", 1, W, H, 1.0, videos=(clip,), images=(png((250, 250, 0)),))
+        )
+    )
     for _, u, v in frames[::7]:
         assert np.abs(u.astype(int) - 128).max() <= 3
         assert np.abs(v.astype(int) - 128).max() <= 3
@@ -314,8 +335,7 @@ def test_edit_black_and_white_zeroes_chroma(clip: bytes) -> None:
 
 def test_edit_mirror_flips_the_input(clip: bytes) -> None:
     src = decode_yuv(clip)
-    out = decode_yuv(render(RenderSpec("edit", "mirror the video", 1, W, H, 1.0,
-                                       videos=(clip,))))
+    out = decode_yuv(render(RenderSpec("edit", "mirror the video", 1, W, H, 1.0, videos=(clip,))))
     k = 10  # same length in and out, so frame k maps to frame k
     a, b = middle(src[k][0]).astype(int), middle(out[k][0]).astype(int)
     assert np.abs(b - a[:, ::-1]).mean() < 6
@@ -324,9 +344,14 @@ def test_edit_mirror_flips_the_input(clip: bytes) -> None:
 
 def test_edit_luma_effects(clip: bytes) -> None:
     def mean_y(prompt: str) -> float:
-        return float(np.mean([middle(y).mean() for y, _, _ in
-                              decode_yuv(render(RenderSpec("edit", prompt, 1, W, H, 0.3,
-                                                           videos=(clip,))))]))
+        return float(
+            np.mean(
+                [
+                    middle(y).mean()
+                    for y, _, _ in decode_yuv(render(RenderSpec("edit", prompt, 1, W, H, 0.3, videos=(clip,))))
+                ]
+            )
+        )
 
     plain = mean_y("add a hat")
     assert mean_y("make it brighter") > plain + 15

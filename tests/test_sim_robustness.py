@@ -1,6 +1,7 @@
 """Malformed requests get the host's own 400, never a 500, and never change the sim: media fields of
 the wrong type, bodies that are not JSON objects, bad UTF-8, JSON nested 10,000 deep, non-finite
 numbers, and bad /_sim/* control requests (a NaN clock advance once broke every later answer)."""
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,11 @@ def test_malformed_submits_create_no_tasks_and_the_sim_keeps_working(sim):
     for body in DS_BAD.values():
         httpx.post(sim.url + DS_SUBMIT, content=_raw(body), headers=DS_HEADERS)
     assert sim.stats()["submits"] == before
-    ok = httpx.post(sim.url + DS_SUBMIT, headers=DS_HEADERS, json={
-        "model": "wan2.7-t2v", "input": {"prompt": "still fine"}, "parameters": {"duration": 2, "seed": 1}})
+    ok = httpx.post(
+        sim.url + DS_SUBMIT,
+        headers=DS_HEADERS,
+        json={"model": "wan2.7-t2v", "input": {"prompt": "still fine"}, "parameters": {"duration": 2, "seed": 1}},
+    )
     assert ok.status_code == 200 and ok.json()["output"]["task_status"] == "PENDING"
 
 
@@ -124,8 +128,11 @@ def test_clock_control_validates_and_leaves_the_clock_alone(sim, body):
 
 def test_a_refused_clock_advance_breaks_no_later_answer(sim):
     httpx.post(sim.url + "/_sim/clock", json={"advance": "nan"})
-    tid = httpx.post(sim.url + DS_SUBMIT, headers=DS_HEADERS, json={
-        "model": "wan2.7-t2v", "input": {"prompt": "after"}, "parameters": {"duration": 2}}).json()["output"]["task_id"]
+    tid = httpx.post(
+        sim.url + DS_SUBMIT,
+        headers=DS_HEADERS,
+        json={"model": "wan2.7-t2v", "input": {"prompt": "after"}, "parameters": {"duration": 2}},
+    ).json()["output"]["task_id"]
     q = httpx.get(f"{sim.url}/api/v1/tasks/{tid}", headers=DS_HEADERS)
     assert q.status_code == 200 and q.json()["output"]["submit_time"]
     assert httpx.post(sim.url + "/_sim/clock", json={"advance": 0.5}).status_code == 200
@@ -159,17 +166,32 @@ def test_faults_control_validates_and_keeps_the_plan(sim, body):
     sim.faults.clear()
 
 
-@pytest.mark.parametrize("method,path", [("POST", "/_sim/stats"), ("PUT", "/_sim/clock"), ("DELETE", "/_sim/faults"),
-                                         ("POST", "/_sim/tasks/x"), ("POST", "/_sim/health")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("POST", "/_sim/stats"),
+        ("PUT", "/_sim/clock"),
+        ("DELETE", "/_sim/faults"),
+        ("POST", "/_sim/tasks/x"),
+        ("POST", "/_sim/health"),
+    ],
+)
 def test_control_routes_refuse_other_methods(sim, method, path):
     r = httpx.request(method, sim.url + path)
     assert r.status_code == 405 and r.json()["error"] and r.headers["allow"]
 
 
 def test_upload_policy_form_with_odd_status_answers_204(sim):
-    pol = httpx.get(sim.url + "/api/v1/uploads", params={"action": "getPolicy", "model": "wan2.7-i2v"},
-                    headers=DS_HEADERS).json()["data"]
-    fields = {"OSSAccessKeyId": pol["oss_access_key_id"], "Signature": pol["signature"], "policy": pol["policy"],
-              "key": pol["upload_dir"] + "/a.png", "x-oss-object-acl": "private", "success_action_status": "two"}
+    pol = httpx.get(
+        sim.url + "/api/v1/uploads", params={"action": "getPolicy", "model": "wan2.7-i2v"}, headers=DS_HEADERS
+    ).json()["data"]
+    fields = {
+        "OSSAccessKeyId": pol["oss_access_key_id"],
+        "Signature": pol["signature"],
+        "policy": pol["policy"],
+        "key": pol["upload_dir"] + "/a.png",
+        "x-oss-object-acl": "private",
+        "success_action_status": "two",
+    }
     r = httpx.post(pol["upload_host"], data=fields, files={"file": ("a.png", b"png", "image/png")})
     assert r.status_code == 204

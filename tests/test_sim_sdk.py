@@ -1,5 +1,6 @@
 """The official SDKs (dashscope 2.0.2, wavespeed 2.0.5) pointed at wanlab sim run end to end, and the
 videos they get back are valid MP4s of the requested size and length."""
+
 from __future__ import annotations
 
 import httpx
@@ -37,7 +38,7 @@ def ds(sim):
 def frames(tmp_path_factory):
     d = tmp_path_factory.mktemp("frames")
     first, last = d / "first.png", d / "last.png"
-    Image.new("RGB", (960, 720), (200, 40, 40)).save(first)     # 4:3
+    Image.new("RGB", (960, 720), (200, 40, 40)).save(first)  # 4:3
     Image.new("RGB", (960, 720), (40, 40, 200)).save(last)
     return first, last
 
@@ -52,8 +53,15 @@ def check_video(url: str, size: tuple[int, int], seconds: float) -> None:
 
 # ---- dashscope 1.x-style API: VideoSynthesis.async_call / fetch / wait ----
 def test_dashscope_t2v_async_call_fetch_wait(ds):
-    rsp = VideoSynthesis.async_call(model="wan2.7-t2v", prompt="a paper boat on a river", api_key=KEY,
-                                    resolution="720P", duration=2, seed=4, ratio="9:16")
+    rsp = VideoSynthesis.async_call(
+        model="wan2.7-t2v",
+        prompt="a paper boat on a river",
+        api_key=KEY,
+        resolution="720P",
+        duration=2,
+        seed=4,
+        ratio="9:16",
+    )
     assert rsp.status_code == 200 and rsp.output.task_status == "PENDING"
     assert VideoSynthesis.fetch(rsp, api_key=KEY).output.task_status in ("PENDING", "RUNNING", "SUCCEEDED")
     done = VideoSynthesis.wait(rsp, api_key=KEY)
@@ -64,21 +72,31 @@ def test_dashscope_t2v_async_call_fetch_wait(ds):
 
 def test_dashscope_i2v_uploads_local_file_via_get_policy(ds, frames):
     before = ds.stats()["requests"].get("upload", 0)
-    rsp = VideoSynthesis.async_call(model="wan2.7-i2v", prompt="the red card flips", api_key=KEY,
-                                    media=[{"type": "first_frame", "url": f"file://{frames[0]}"}],
-                                    resolution="720P", duration=2)
+    rsp = VideoSynthesis.async_call(
+        model="wan2.7-i2v",
+        prompt="the red card flips",
+        api_key=KEY,
+        media=[{"type": "first_frame", "url": f"file://{frames[0]}"}],
+        resolution="720P",
+        duration=2,
+    )
     assert rsp.status_code == 200, rsp.message
-    assert ds.stats()["requests"]["upload"] >= before + 2        # getPolicy + the OSS form post
+    assert ds.stats()["requests"]["upload"] >= before + 2  # getPolicy + the OSS form post
     done = VideoSynthesis.wait(rsp, api_key=KEY)
     assert done.output.task_status == "SUCCEEDED"
     check_video(done.output.video_url, output_size("720P", None, 960 / 720), 2)
 
 
 def test_dashscope_first_and_last_frame(ds, frames):
-    rsp = VideoSynthesis.async_call(model="wan2.7-i2v", prompt="red to blue", api_key=KEY,
-                                    media=[{"type": "first_frame", "url": str(frames[0])},
-                                           {"type": "last_frame", "url": str(frames[1])}],
-                                    resolution="720P", duration=2, seed=9)
+    rsp = VideoSynthesis.async_call(
+        model="wan2.7-i2v",
+        prompt="red to blue",
+        api_key=KEY,
+        media=[{"type": "first_frame", "url": str(frames[0])}, {"type": "last_frame", "url": str(frames[1])}],
+        resolution="720P",
+        duration=2,
+        seed=9,
+    )
     done = VideoSynthesis.wait(rsp, api_key=KEY)
     assert done.output.task_status == "SUCCEEDED"
     check_video(done.output.video_url, output_size("720P", None, 960 / 720), 2)
@@ -86,9 +104,14 @@ def test_dashscope_first_and_last_frame(ds, frames):
 
 def test_dashscope_legacy_kf2v_path(ds, frames):
     # the SDK sends kf2v models to /services/aigc/image2video/video-synthesis with first/last_frame_url
-    rsp = VideoSynthesis.async_call(model="wanx2.1-kf2v-plus", prompt="morph", api_key=KEY,
-                                    first_frame_url=str(frames[0]), last_frame_url=str(frames[1]),
-                                    size="1280*720")
+    rsp = VideoSynthesis.async_call(
+        model="wanx2.1-kf2v-plus",
+        prompt="morph",
+        api_key=KEY,
+        first_frame_url=str(frames[0]),
+        last_frame_url=str(frames[1]),
+        size="1280*720",
+    )
     assert rsp.status_code == 200, rsp.message
     done = VideoSynthesis.wait(rsp, api_key=KEY)
     assert done.output.task_status == "SUCCEEDED"
@@ -108,17 +131,24 @@ def test_dashscope_errors_come_back_as_sdk_responses(ds):
 # ---- dashscope 2.0 API: dashscope.Client ----
 def test_dashscope_client_videos_jobs(sim, frames):
     client = dashscope.Client(api_key=KEY, base_url=sim.dashscope_url())
-    job = client.videos.jobs.create(model="wan2.7-t2v", prompt="a lantern in fog", resolution="720P", duration=2,
-                                    seed=12)
+    job = client.videos.jobs.create(
+        model="wan2.7-t2v", prompt="a lantern in fog", resolution="720P", duration=2, seed=12
+    )
     assert job.task_id and job.status == "PENDING"
     assert client.videos.jobs.fetch(job.task_id).task_id == job.task_id
     done = client.videos.jobs.wait(job, poll_interval=0.05)
     assert done.status == "SUCCEEDED" and done.usage.output_video_duration == 2
     check_video(done.video_url, output_size("720P", "16:9"), 2)
 
-    i2v = client.videos.generate(model="wan2.7-i2v", prompt="go", image_url=f"file://{frames[0]}",
-                                 media=[{"type": "last_frame", "url": f"file://{frames[1]}"}],
-                                 resolution="720P", duration=2, poll_interval=0.05)
+    i2v = client.videos.generate(
+        model="wan2.7-i2v",
+        prompt="go",
+        image_url=f"file://{frames[0]}",
+        media=[{"type": "last_frame", "url": f"file://{frames[1]}"}],
+        resolution="720P",
+        duration=2,
+        poll_interval=0.05,
+    )
     assert i2v.status == "SUCCEEDED"
     check_video(i2v.video_url, output_size("720P", None, 960 / 720), 2)
     # The sim lists rows under "data" as WIRE.md documents; the 2.0.2 Client looks for "tasks", so only
@@ -130,9 +160,11 @@ def test_dashscope_client_videos_jobs(sim, frames):
 # ---- wavespeed ----
 def test_wavespeed_t2v_run(sim):
     client = wavespeed.Client(api_key="ws-sdk", base_url=sim.wavespeed_url)
-    out = client.run("alibaba/wan-2.7/text-to-video",
-                     {"prompt": "a red kite", "resolution": "720p", "duration": 2, "seed": 5,
-                      "aspect_ratio": "1:1"}, poll_interval=0.05)
+    out = client.run(
+        "alibaba/wan-2.7/text-to-video",
+        {"prompt": "a red kite", "resolution": "720p", "duration": 2, "seed": 5, "aspect_ratio": "1:1"},
+        poll_interval=0.05,
+    )
     assert len(out["outputs"]) == 1
     check_video(out["outputs"][0], output_size("720P", "1:1"), 2)
 
@@ -143,9 +175,11 @@ def test_wavespeed_i2v_with_upload_helper(sim, frames):
     with open(frames[1], "rb") as fh:
         last = client.upload(fh)
     assert first.startswith(sim.url)
-    out = client.run("alibaba/wan-2.7/image-to-video",
-                     {"prompt": "red to blue", "image": first, "last_image": last, "resolution": "720p",
-                      "duration": 2}, poll_interval=0.05)
+    out = client.run(
+        "alibaba/wan-2.7/image-to-video",
+        {"prompt": "red to blue", "image": first, "last_image": last, "resolution": "720p", "duration": 2},
+        poll_interval=0.05,
+    )
     check_video(out["outputs"][0], output_size("720P", None, 960 / 720), 2)
 
 
@@ -154,8 +188,11 @@ def test_wavespeed_failures_raise_in_the_sdk(sim):
     sim.faults.set("task:moderation#1")
     try:
         with pytest.raises(RuntimeError, match="failed"):
-            client.run("alibaba/wan-2.7/text-to-video", {"prompt": "x", "resolution": "720p", "duration": 2},
-                       poll_interval=0.05)
+            client.run(
+                "alibaba/wan-2.7/text-to-video",
+                {"prompt": "x", "resolution": "720p", "duration": 2},
+                poll_interval=0.05,
+            )
     finally:
         sim.faults.clear()
     with pytest.raises(RuntimeError, match="HTTP 400"):

@@ -118,7 +118,7 @@ async def test_await_run_timeout_cancels_on_the_host(queued_sim, tmp_path):
         with pytest.raises(TimeoutError, match="cancelled"):
             await lab.run(T2V("slow", duration=5, seed=7), timeout=1.0)
         job = lab.jobs[-1]
-        await asyncio.wrap_future(job._done)
+        await asyncio.to_thread(job.wait, 60)
         assert job.status is Status.CANCELED
         if job.task_id:
             assert queued_sim.task_info(job.task_id)["status"] == "CANCELED"
@@ -136,7 +136,7 @@ async def test_sigint_during_await_run_cancels_the_job_and_the_await(queued_sim,
         with pytest.raises(KeyboardInterrupt, match="cancelled"):
             await lab.run(T2V("stop me", duration=5, seed=8))
         job = lab.jobs[-1]
-        await asyncio.wrap_future(job._done)
+        await asyncio.to_thread(job.wait, 60)
         assert job.status is Status.CANCELED and queued_sim.task_info(job.task_id)["status"] == "CANCELED"
     assert signal.getsignal(signal.SIGINT) is before        # the handler was put back
 

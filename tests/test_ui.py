@@ -16,9 +16,9 @@ from nbclient import NotebookClient
 from PIL import Image
 
 import wanlab
+from tests.media_fixtures import image_bytes, write_mp4
 from wanlab import Status, ui
 from wanlab.ui.cards import expected_latency
-from tests.media_fixtures import image_bytes, write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def upload(name: str, data: bytes, mime: str) -> dict:
 
 def wait_card(card: ui.JobCard, timeout: float = 30.0) -> ui.JobCard:
     """Wait for the job, then for the card to show it ended (the loop thread updates it)."""
-    card.job._done.result(timeout)
+    card.job.wait(timeout)
     end = time.time() + 5
     while time.time() < end:
         if card.progress.value == 1.0 and (card.job.status is not Status.SUCCEEDED or card.video.outputs):
@@ -285,6 +285,22 @@ def test_cards_move_from_the_loop_thread_and_eta_uses_the_log(make_lab):
     seconds, source = expected_latency(lab, job2)
     assert source == "median of 1 similar run(s)" and seconds == pytest.approx(job.latency, rel=1e-6)
     job2.result(30)
+
+
+def test_a_cards_clock_ticks_on_its_own_thread_until_the_job_ends(make_lab):
+    """The card's ETA clock uses only public Lab/Job API (Job.wait, Lab.closed): one ticker thread per
+    running job's card, gone once the job ends; none for a job already done."""
+    lab = make_lab(time_scale=0.01)
+    job = lab.submit(wanlab.T2V("tick", duration=2, seed=3))
+    card = ui.card(lab, job)
+    tickers = [t for t in threading.enumerate() if t.name == f"wanlab-card-{job.id}"]
+    assert len(tickers) == 1 or job.done
+    wait_card(card)
+    for t in tickers:
+        t.join(5)
+        assert not t.is_alive()
+    ui.card(lab, job)
+    assert not [t for t in threading.enumerate() if t.name == f"wanlab-card-{job.id}"]
 
 
 # -- HTML rendering -------------------------------------------------------------------------------

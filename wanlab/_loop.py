@@ -1,12 +1,16 @@
 """The one private event loop, in a daemon thread, that owns every loop-bound object (the httpx client,
 the limiters). Callers on any thread — a script, pytest, a notebook cell with or without top-level await,
 a widget callback — hand it coroutines; nothing here calls `nest_asyncio.apply()`."""
+
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import signal
 import threading
-from typing import Any, Callable, Coroutine, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -32,7 +36,7 @@ class LoopThread:
     def running(self) -> bool:
         return self._thread.is_alive() and not self.loop.is_closed()
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> "concurrent.futures.Future[T]":
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         if not self.running:
             coro.close()
             raise RuntimeError("this Lab is closed; create a new one")
@@ -44,8 +48,9 @@ class LoopThread:
         else:
             self.loop.call_soon_threadsafe(fn, *args)
 
-    def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float | None = None,
-                 on_interrupt: Callable[[], None] | None = None) -> T:
+    def run_sync(
+        self, coro: Coroutine[Any, Any, T], timeout: float | None = None, on_interrupt: Callable[[], None] | None = None
+    ) -> T:
         """Block the calling thread until `coro` finishes on the loop. Ctrl-C (a kernel interrupt)
         cancels it and runs `on_interrupt`."""
         if self.in_loop_thread:
@@ -91,3 +96,31 @@ class LoopThread:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+@contextlib.contextmanager
+def interrupt_cancels(cancel: Callable[[], None]) -> Any:
+    """While a cell awaits a job on the main thread's loop, the kernel's interrupt (SIGINT) calls `cancel` and
+    cancels the await. Without this the signal never reaches a cell suspended in `await` (ipykernel #881) and the
+    task keeps running, and billing, until it ends. Yields a list that is non-empty once the button was pressed."""
+    pressed: list[bool] = []
+    task = asyncio.current_task()
+    if threading.current_thread() is not threading.main_thread() or task is None:
+        yield pressed
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        pressed.append(True)
+        cancel()
+        loop.call_soon_threadsafe(task.cancel)  # wakes the loop from its select()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except (ValueError, OSError):  # not settable here: no stop button, nothing broken
+        yield pressed
+        return
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,20 +1,17 @@
 """The model catalog: which WAN model IDs each host serves, what each accepts, and what it costs.
 
-Everything here is data plus pure look-ups (no I/O). Facts come from ../shared/WIRE.md; items that
-only third parties confirm are kept as data rows with their source and date (see `data/prices.csv`)
-so a user can override them without touching code.
+Everything here is data plus pure look-ups (no I/O). Facts come from docs/WIRE.md. Prices, which only
+third parties confirm for 2.7, are dated, sourced data rows in `prices.py` / `data/prices.csv`.
 """
+
 from __future__ import annotations
 
-import csv
 import difflib
-import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Iterable, Mapping
 
-from . import checks
-from .errors import CatalogError, ValidationError
+from . import _checks as checks
+from .errors import CatalogError
 
 MODES = ("t2v", "i2v", "flf2v", "grid9", "ref2v", "edit")
 MODE_NAMES = {
@@ -33,12 +30,19 @@ REGIONS = {
 }
 RESOLUTIONS = ("480P", "720P", "1080P")
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+SEED_MAX = 2_147_483_647  # seeds are integers 0–SEED_MAX on both hosts (docs/WIRE.md §2)
 
 # Output pixels per resolution and aspect ratio, as the hosts document them for 2.7 (and 2.5 for 480P).
 SIZES: dict[str, dict[str, tuple[int, int]]] = {
     "480P": {"16:9": (832, 480), "9:16": (480, 832), "1:1": (624, 624), "4:3": (720, 544), "3:4": (544, 720)},
     "720P": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960), "4:3": (1104, 832), "3:4": (832, 1104)},
-    "1080P": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1440, 1440), "4:3": (1648, 1248), "3:4": (1248, 1648)},
+    "1080P": {
+        "16:9": (1920, 1080),
+        "9:16": (1080, 1920),
+        "1:1": (1440, 1440),
+        "4:3": (1648, 1248),
+        "3:4": (1248, 1648),
+    },
 }
 
 
@@ -60,22 +64,21 @@ class ModelSpec:
     """One model ID on one host, and what it accepts."""
 
     id: str
-    host: str                         # "dashscope" | "wavespeed"
-    version: str                      # "2.1" … "2.7"
-    modes: tuple[str, ...]            # wanlab modes this ID serves
-    protocol: str                     # dashscope: "media" (2.7) or "legacy"; wavespeed: "flat"
+    host: str  # "dashscope" | "wavespeed"
+    version: str  # "2.1" … "2.7"
+    modes: tuple[str, ...]  # wanlab modes this ID serves
+    protocol: str  # dashscope: "media" (2.7) or "legacy"; wavespeed: "flat"
     resolutions: tuple[str, ...]
-    durations: tuple[int, ...]        # accepted output seconds
-    regions: tuple[str, ...] = ()     # DashScope regions that serve it
-    duration_with_video: tuple[int, ...] = ()   # r2v: narrower range once a reference video is given
-    accepts_zero_duration: bool = False          # edit: 0 = the whole input video
-    max_refs: int = 5                 # r2v: images + videos
+    durations: tuple[int, ...]  # accepted output seconds
+    regions: tuple[str, ...] = ()  # DashScope regions that serve it
+    duration_with_video: tuple[int, ...] = ()  # r2v: narrower range once a reference video is given
+    accepts_zero_duration: bool = False  # edit: 0 = the whole input video
+    max_refs: int = 5  # r2v: images + videos
     max_edit_images: int = 3
     ratios: tuple[str, ...] = RATIOS
-    usage_shape: str = "2.7"          # which `usage` JSON the host returns: "2.7" | "2.6" | "2.5"
-    path: str = ""                    # WaveSpeed model path (== id) / DashScope endpoint kind
+    usage_shape: str = "2.7"  # which `usage` JSON the host returns: "2.7" | "2.6" | "2.5"
     notes: str = ""
-    latency_base_s: float = 60.0      # sim/ETA model: queue-free run time = base + per_s × output seconds
+    latency_base_s: float = 60.0  # sim/ETA model: queue-free run time = base + per_s × output seconds
     latency_per_s: Mapping[str, float] = field(default_factory=lambda: {"480P": 6.0, "720P": 12.0, "1080P": 20.0})
 
     @property
@@ -100,6 +103,8 @@ _DS_ALL = ("singapore", "virginia", "beijing")
 _HD = ("720P", "1080P")
 _ALL_RES = ("480P", "720P", "1080P")
 
+# A data table: one model a row reads better than one field a line.
+# fmt: off
 _MODELS: list[ModelSpec] = [
     # DashScope, WAN 2.7 ("media" protocol)
     ModelSpec("wan2.7-t2v", "dashscope", "2.7", ("t2v",), "media", _HD, _r(2, 15), _DS_27),
@@ -172,29 +177,41 @@ _MODELS: list[ModelSpec] = [
     ModelSpec("wavespeed-ai/wan-2.2/i2v-720p", "wavespeed", "2.2", ("i2v",), "flat", ("720P",), (5, 8),
               usage_shape="2.5"),
 ]
+# fmt: on
 
 # IDs that look right but do not exist, and what to use instead — checked before "did you mean".
 KNOWN_TRAPS = {
     "wan2.7-flf2v": "there is no wan2.7-flf2v: first + last frame is 'wan2.7-i2v' with two media items "
-                    "(wanlab.FLF2V does that for you)",
+    "(wanlab.FLF2V does that for you)",
     "wan2.7-kf2v": "there is no wan2.7-kf2v: first + last frame is 'wan2.7-i2v' with two media items "
-                   "(wanlab.FLF2V does that for you)",
+    "(wanlab.FLF2V does that for you)",
     "wan2.7-grid": "the 3×3 grid is one grid picture sent to 'wan2.7-r2v' (wanlab.Grid9 composes it)",
     "wan2.7-edit": "the editor is 'wan2.7-videoedit'",
     "wan2.7-r2v-grid": "the 3×3 grid is one grid picture sent to 'wan2.7-r2v' (wanlab.Grid9 composes it)",
     "alibaba/wan-2.7/first-last-frame-to-video": "first + last frame is 'alibaba/wan-2.7/image-to-video' "
-                                                 "with `image` and `last_image`",
+    "with `image` and `last_image`",
 }
 
 CATALOG: dict[str, ModelSpec] = {m.id: m for m in _MODELS}
 
 # The newest model per host and mode: what a request without `model=` uses.
 DEFAULT_MODELS: dict[str, dict[str, str]] = {
-    "dashscope": {"t2v": "wan2.7-t2v", "i2v": "wan2.7-i2v", "flf2v": "wan2.7-i2v", "grid9": "wan2.7-r2v",
-                  "ref2v": "wan2.7-r2v", "edit": "wan2.7-videoedit"},
-    "wavespeed": {"t2v": "alibaba/wan-2.7/text-to-video", "i2v": "alibaba/wan-2.7/image-to-video",
-                  "flf2v": "alibaba/wan-2.7/image-to-video", "grid9": "alibaba/wan-2.7/reference-to-video",
-                  "ref2v": "alibaba/wan-2.7/reference-to-video", "edit": "alibaba/wan-2.7/video-edit"},
+    "dashscope": {
+        "t2v": "wan2.7-t2v",
+        "i2v": "wan2.7-i2v",
+        "flf2v": "wan2.7-i2v",
+        "grid9": "wan2.7-r2v",
+        "ref2v": "wan2.7-r2v",
+        "edit": "wan2.7-videoedit",
+    },
+    "wavespeed": {
+        "t2v": "alibaba/wan-2.7/text-to-video",
+        "i2v": "alibaba/wan-2.7/image-to-video",
+        "flf2v": "alibaba/wan-2.7/image-to-video",
+        "grid9": "alibaba/wan-2.7/reference-to-video",
+        "ref2v": "alibaba/wan-2.7/reference-to-video",
+        "edit": "alibaba/wan-2.7/video-edit",
+    },
 }
 # Virginia serves WAN 2.6 only.
 REGION_DEFAULTS: dict[str, dict[str, str]] = {
@@ -211,28 +228,36 @@ def _check_host(host: object, allow_none: bool = False) -> None:
 
 def _check_mode(mode: object) -> None:
     if mode not in MODES:
-        raise CatalogError(f"mode={mode!r} is not a wanlab mode; use one of {', '.join(MODES)}"
-                           f"{checks.suggest(mode, MODES)}")
+        raise CatalogError(
+            f"mode={mode!r} is not a wanlab mode; use one of {', '.join(MODES)}{checks.suggest(mode, MODES)}"
+        )
 
 
-def models(host: str | None = None, mode: str | None = None, version: str | None = None,
-           region: str | None = None) -> list[ModelSpec]:
+def models(
+    host: str | None = None, mode: str | None = None, version: str | None = None, region: str | None = None
+) -> list[ModelSpec]:
     """The catalog filtered; newest version first. An unknown host or mode is an error, not an empty list."""
     _check_host(host, allow_none=True)
     if mode is not None:
         _check_mode(mode)
-    out = [m for m in _MODELS
-           if (host is None or m.host == host) and (mode is None or mode in m.modes)
-           and (version is None or m.version == version)
-           and (region is None or m.host != "dashscope" or region in m.regions)]
+    out = [
+        m
+        for m in _MODELS
+        if (host is None or m.host == host)
+        and (mode is None or mode in m.modes)
+        and (version is None or m.version == version)
+        and (region is None or m.host != "dashscope" or region in m.regions)
+    ]
     return sorted(out, key=lambda m: tuple(int(p) for p in m.version.split(".")), reverse=True)
 
 
 def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     """Look a model ID up; a stale, mistyped or other-host ID raises CatalogError naming the closest IDs."""
     if not isinstance(model_id, str) or not model_id:
-        raise CatalogError(f"model={model_id!r} must be a model ID string such as 'wan2.7-t2v' or "
-                           f"'alibaba/wan-2.7/text-to-video' (see wanlab.catalog.models())")
+        raise CatalogError(
+            f"model={model_id!r} must be a model ID string such as 'wan2.7-t2v' or "
+            f"'alibaba/wan-2.7/text-to-video' (see wanlab.catalog.models())"
+        )
     _check_host(host, allow_none=True)
     spec = CATALOG.get(model_id)
     if spec is not None and (host is None or spec.host == host):
@@ -245,7 +270,7 @@ def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     close = difflib.get_close_matches(model_id, candidates, n=3, cutoff=0.5)
     trap = KNOWN_TRAPS.get(model_id)
     if trap and host == "wavespeed":
-        trap = None   # the traps' advice names DashScope IDs; on WaveSpeed, "did you mean" is the better hint
+        trap = None  # the traps' advice names DashScope IDs; on WaveSpeed, "did you mean" is the better hint
     msg = f"model={model_id!r} is not a known WAN model ID"
     if host:
         msg += f" on {host}"
@@ -274,170 +299,22 @@ def default_model(host: str, mode: str, region: str | None = None) -> ModelSpec:
         if mid is None:
             raise CatalogError(
                 f"DashScope {region} serves WAN 2.6 only and no 2.6 model there does {MODE_NAMES[mode]}; "
-                f"use region='singapore' or 'beijing' for WAN 2.7")
+                f"use region='singapore' or 'beijing' for WAN 2.7"
+            )
         return CATALOG[mid]
     return CATALOG[DEFAULT_MODELS[host][mode]]
 
 
-# --- prices --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PriceRow:
-    """One unit price, with where it came from. `per` is "second" (× output seconds) or "clip:N"
-    (a flat price for clips up to N seconds)."""
-
-    host: str
-    region: str          # "" for any
-    model: str           # exact id, or a prefix ending in "*"
-    resolution: str
-    amount: float
-    currency: str
-    per: str
-    source: str
-    date: str
-    confidence: str      # "doc" | "2nd"
-
-    def matches(self, host: str, region: str | None, model: str, resolution: str) -> bool:
-        if self.host != host or self.resolution != resolution:
-            return False
-        if self.region and region and self.region != region:
-            return False
-        if self.model.endswith("*"):
-            return model.startswith(self.model[:-1])
-        return model == self.model
-
-
-@dataclass(frozen=True)
-class Price:
-    amount: float
-    currency: str
-    row: PriceRow
-
-    def __str__(self) -> str:
-        return f"{self.amount:.4g} {self.currency}"
-
-
-class PriceTable:
-    """Unit prices as data rows. Later rows win, so `override()` and a user CSV take precedence."""
-
-    def __init__(self, rows: Iterable[PriceRow]):
-        self.rows = list(rows)
-
-    @classmethod
-    def from_csv(cls, text: str) -> "PriceTable":
-        rows = []
-        for rec in csv.DictReader(io.StringIO(text)):
-            if not rec.get("host") or rec["host"].startswith("#"):
-                continue
-            rows.append(PriceRow(rec["host"], rec["region"], rec["model"], rec["resolution"],
-                                 float(rec["amount"]), rec["currency"], rec["per"], rec["source"],
-                                 rec["date"], rec["confidence"]))
-        return cls(rows)
-
-    def override(self, host: str, model: str, resolution: str, amount: float, currency: str = "USD",
-                 per: str = "second", region: str = "", source: str = "user", date: str = "",
-                 confidence: str = "user") -> "PriceTable":
-        """A new table with one more row, which wins over earlier ones. Every argument is checked: a row
-        no request could match (a misspelled host, model or resolution) would be ignored silently."""
-        row = PriceRow(_price_host(host), _price_region(host, region), _price_model(host, model),
-                       _price_resolution(resolution),
-                       checks.check_number("amount", amount, minimum=0, where="PriceTable.override",
-                                           hint=f" ({currency!s} per {per!s})"),
-                       _price_currency(currency), _price_per(per),
-                       *(checks.check_text(n, v, where="PriceTable.override")
-                         for n, v in (("source", source), ("date", date), ("confidence", confidence))))
-        return PriceTable(self.rows + [row])
-
-    def lookup(self, host: str, region: str | None, model: str, resolution: str) -> PriceRow | None:
-        """The last matching row: overrides are appended, so they win."""
-        for row in reversed(self.rows):
-            if row.matches(host, region, model, resolution):
-                return row
-        return None
-
-    def price(self, host: str, region: str | None, model: str, resolution: str, seconds: float) -> Price | None:
-        """What `seconds` of output cost; None when no row covers it (an unknown price is not zero)."""
-        row = self.lookup(host, region, model, resolution)
-        if row is None:
-            return None
-        if row.per == "second":
-            return Price(round(row.amount * seconds, 6), row.currency, row)
-        if row.per.startswith("clip:"):
-            # a flat price per clip length: the smallest clip that covers the seconds; among rows for
-            # the same length, the later one (an override) wins
-            clips: dict[int, PriceRow] = {}
-            for r in self.rows:
-                if r.per.startswith("clip:") and r.matches(host, region, model, resolution):
-                    clips[int(r.per.split(":")[1])] = r
-            for limit in sorted(clips):
-                if seconds <= limit:
-                    return Price(clips[limit].amount, clips[limit].currency, clips[limit])
-            return None      # longer than any priced clip: unknown, not the longest clip's price
-        raise CatalogError(f"price row for {model} has unknown unit per={row.per!r}")
-
-
-_WHERE = "PriceTable.override"
-_PREFIX_EXAMPLE = {"dashscope": "wan2.7-*", "wavespeed": "alibaba/wan-2.7/*"}
-
-
-def _price_host(host: object) -> str:
-    if host not in HOSTS:
-        raise CatalogError(f"{_WHERE}: host={host!r}; use {' or '.join(repr(h) for h in HOSTS)}"
-                           f"{checks.suggest(host, HOSTS)}")
-    return str(host)
-
-
-def _price_region(host: object, region: object) -> str:
-    if region == "":
-        return ""
-    if host != "dashscope":
-        raise ValidationError(f"{_WHERE}: region={region!r}: {host} has no regions; leave region=''")
-    if region not in REGIONS:
-        raise ValidationError(f"{_WHERE}: region={region!r}; use one of {', '.join(REGIONS)} (or '' for any)"
-                              f"{checks.suggest(region, REGIONS)}")
-    return str(region)
-
-
-def _price_model(host: str, model: object) -> str:
-    """An exact ID of this host, or a prefix ending in "*" that matches at least one of its IDs."""
-    if isinstance(model, str) and model.endswith("*"):
-        if not any(m.host == host and m.id.startswith(model[:-1]) for m in _MODELS):
-            raise CatalogError(f"{_WHERE}: model={model!r} matches no {host} model ID; e.g. "
-                               f"{_PREFIX_EXAMPLE[host]!r} or an exact ID")
-        return str(model)
-    try:
-        return get_model(model, host=host).id     # type: ignore[arg-type]
-    except CatalogError as exc:
-        raise CatalogError(f"{_WHERE}: {exc}") from None
-
-
-def _price_resolution(resolution: object) -> str:
-    if resolution in RESOLUTIONS:
-        return str(resolution)
-    fixed = str(resolution).upper().replace(" ", "")
-    hint = f" (did you mean {fixed!r}?)" if fixed in RESOLUTIONS else ""
-    raise ValidationError(f"{_WHERE}: resolution={resolution!r}; use one of {', '.join(RESOLUTIONS)}{hint}")
-
-
-def _price_currency(currency: object) -> str:
-    if isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper():
-        return str(currency)
-    hint = f" (did you mean {currency.upper()!r}?)" if isinstance(currency, str) and len(currency) == 3 else ""
-    raise ValidationError(f"{_WHERE}: currency={currency!r}; use a three-letter ISO code such as 'USD' or 'CNY'{hint}")
-
-
-def _price_per(per: object) -> str:
-    if per == "second":
-        return "second"
-    if isinstance(per, str) and per.startswith("clip:") and per[5:].isdigit() and int(per[5:]) > 0:
-        return str(per)
-    raise ValidationError(f"{_WHERE}: per={per!r}; use 'second' (× output seconds) or 'clip:N' (a flat price for "
-                          f"clips up to N seconds, e.g. 'clip:5')")
-
-
-def default_prices() -> PriceTable:
-    return PriceTable.from_csv(resources.files("wanlab.data").joinpath("prices.csv").read_text())
-
-
-__all__ = ["ModelSpec", "CATALOG", "models", "get_model", "default_model", "equivalent", "output_size",
-           "PriceRow", "PriceTable", "Price", "default_prices", "MODES", "REGIONS", "RESOLUTIONS", "RATIOS"]
+__all__ = [
+    "CATALOG",
+    "MODES",
+    "RATIOS",
+    "REGIONS",
+    "RESOLUTIONS",
+    "ModelSpec",
+    "default_model",
+    "equivalent",
+    "get_model",
+    "models",
+    "output_size",
+]

@@ -1,12 +1,13 @@
 """wanlab's command line: `wanlab demo`, `wanlab sim …`.
 
 Each subcommand registers itself with `_add_<name>(subparsers)` and sets `func`; `main` dispatches."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
@@ -23,15 +24,25 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         settings["strict_media"] = True
     keys = [k for k in (args.keys or "").split(",") if k] or None
     try:
-        sim = SimServer(time_scale=args.time_scale, faults=args.faults, keys=keys, host=args.host, port=args.port,
-                        seed=args.seed, **settings)
+        sim = SimServer(
+            time_scale=args.time_scale,
+            faults=args.faults,
+            keys=keys,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            **settings,
+        )
     except ValueError as exc:
         print(f"wanlab sim: {exc}", file=sys.stderr)
         return 2
-    sim.bind()   # bind first so the URLs below carry the real port (port 0 = a free one)
+    sim.bind()  # bind first so the URLs below carry the real port (port 0 = a free one)
     print(f"wanlab sim (time scale {args.time_scale}) — offline stand-in, not the real hosts", flush=True)
-    print(f"DashScope:  {sim.dashscope_url()}   (beijing: {sim.dashscope_url('beijing')}, "
-          f"virginia: {sim.dashscope_url('virginia')})", flush=True)
+    print(
+        f"DashScope:  {sim.dashscope_url()}   (beijing: {sim.dashscope_url('beijing')}, "
+        f"virginia: {sim.dashscope_url('virginia')})",
+        flush=True,
+    )
     print(f"WaveSpeed:  {sim.wavespeed_url}", flush=True)
     print(f"Stats:      {sim.url}/_sim/stats", flush=True)
     if args.log_level in ("info", "debug"):
@@ -44,12 +55,16 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _add_sim(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="run the offline DashScope + WaveSpeed simulator",
-                       description="Serve offline stand-ins for DashScope and WaveSpeed that render real MP4s.")
+    p = sub.add_parser(
+        "sim",
+        help="run the offline DashScope + WaveSpeed simulator",
+        description="Serve offline stand-ins for DashScope and WaveSpeed that render real MP4s.",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    p.add_argument("--time-scale", type=float, default=1.0,
-                   help="1.0 = the hosts' real minutes; 0.01 for tests and demos")
+    p.add_argument(
+        "--time-scale", type=float, default=1.0, help="1.0 = the hosts' real minutes; 0.01 for tests and demos"
+    )
     p.add_argument("--faults", default=None, help="fault spec, e.g. 'submit:429@0.1,query:503#2' (docs/SIM.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keys", default=None, help="comma-separated accepted keys (default: any non-empty key)")
@@ -71,8 +86,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     out = Path(args.out).resolve()
-    print(f"wanlab demo: a {len(args.resolution)}×{len(args.duration)}×{len(args.seed)} grid on the embedded "
-          f"simulator (offline, free) → {out}", flush=True)
+    print(
+        f"wanlab demo: a {len(args.resolution)}×{len(args.duration)}×{len(args.seed)} grid on the embedded "
+        f"simulator (offline, free) → {out}",
+        flush=True,
+    )
     with Lab(provider="sim", home=out, time_scale=args.time_scale, quiet=True) as lab:
         base = T2V(args.prompt, seed=args.seed[0])
         sweep = Sweep(lab, base, study="demo", resolution=args.resolution, duration=args.duration, seed=args.seed)
@@ -87,16 +105,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run a small grid on the embedded simulator and write an HTML report",
-                       description="Run a resolution × duration × seed grid on the embedded simulator and write "
-                                   "report.html (videos, contact sheet, plots, log table).")
+    p = sub.add_parser(
+        "demo",
+        help="run a small grid on the embedded simulator and write an HTML report",
+        description="Run a resolution × duration × seed grid on the embedded simulator and write "
+        "report.html (videos, contact sheet, plots, log table).",
+    )
     p.add_argument("--out", default="wanlab-demo", help="folder for the log, the videos and the report")
     p.add_argument("--prompt", default="a paper boat drifting down a rain-soaked street at dusk, cinematic")
     p.add_argument("--resolution", nargs="+", default=["720P", "1080P"])
     p.add_argument("--duration", nargs="+", type=int, default=[2, 4])
     p.add_argument("--seed", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--time-scale", type=float, default=0.01,
-                   help="sim time per host second (0.01: a 2-minute render takes ~1 s)")
+    p.add_argument(
+        "--time-scale", type=float, default=0.01, help="sim time per host second (0.01: a 2-minute render takes ~1 s)"
+    )
     p.set_defaults(func=_cmd_demo)
 
 

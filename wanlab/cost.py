@@ -1,15 +1,18 @@
 """Money: the estimate before a run (catalog unit prices × seconds), the actual after (the host's usage
 fields × the same prices), and the budget guard. Prices are data rows with a source and a date; an
 unknown price is reported as unknown, never as zero."""
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any
 
-from .catalog import ModelSpec, PriceTable
-from . import checks
+from . import _checks as checks
+from .catalog import ModelSpec
 from .errors import ValidationError, WanlabError
+from .prices import PriceTable
 from .providers.base import billed_seconds
 from .requests import Request
 
@@ -23,10 +26,10 @@ class BudgetExceeded(WanlabError):
 
 @dataclass(frozen=True)
 class Estimate:
-    amount: float | None          # None: no price row covers it
+    amount: float | None  # None: no price row covers it
     currency: str
-    seconds: float                # billed seconds assumed
-    source: str                   # the price row's source and date
+    seconds: float  # billed seconds assumed
+    source: str  # the price row's source and date
     items: int = 1
 
     def __str__(self) -> str:
@@ -34,13 +37,34 @@ class Estimate:
             return f"unknown price ({self.seconds:g} s)"
         return f"{self.amount:.2f} {self.currency} for {self.items} run(s), {self.seconds:g} s (prices: {self.source})"
 
-    def __add__(self, other: "Estimate") -> "Estimate":
+    def __add__(self, other: Estimate) -> Estimate:
         if self.currency and other.currency and self.currency != other.currency:
             raise ValueError(f"cannot add {self.currency} and {other.currency} estimates")
         amount = None if self.amount is None or other.amount is None else self.amount + other.amount
         sources = self.source if other.source in self.source else f"{self.source}; {other.source}"
-        return Estimate(amount, self.currency or other.currency, self.seconds + other.seconds, sources.strip("; "),
-                        self.items + other.items)
+        return Estimate(
+            amount,
+            self.currency or other.currency,
+            self.seconds + other.seconds,
+            sources.strip("; "),
+            self.items + other.items,
+        )
+
+
+def requests_in(value: Any) -> list[Request]:
+    """The requests in a request, a list of them, or a sweep (anything with `.requests` or `.expand()`)."""
+    if isinstance(value, Request):
+        reqs = [value]
+    elif hasattr(value, "requests") and not callable(value.requests):
+        reqs = list(value.requests)
+    elif callable(expand := getattr(value, "expand", None)):
+        reqs = list(expand())
+    else:
+        reqs = list(value)
+    for r in reqs:
+        if not isinstance(r, Request):
+            raise TypeError(f"estimate() takes requests; got {type(r).__name__}")
+    return reqs
 
 
 def billed_seconds_for(req: Request, spec: ModelSpec) -> float:
@@ -62,8 +86,9 @@ def estimate(req: Request, spec: ModelSpec, prices: PriceTable, region: str | No
     return Estimate(price.amount, price.currency, seconds, f"{row.source}, {row.date} [{row.confidence}]")
 
 
-def actual(spec: ModelSpec, resolution: str, billed: float | None, prices: PriceTable,
-           region: str | None) -> tuple[float | None, str]:
+def actual(
+    spec: ModelSpec, resolution: str, billed: float | None, prices: PriceTable, region: str | None
+) -> tuple[float | None, str]:
     """Cost from the host's usage (billed seconds); failed tasks are not billed and have no usage."""
     if billed is None:
         return None, ""
@@ -71,7 +96,7 @@ def actual(spec: ModelSpec, resolution: str, billed: float | None, prices: Price
     return (price.amount, price.currency) if price is not None else (None, "")
 
 
-def actual_for(job: "Job", prices: PriceTable, region: str | None) -> tuple[float | None, str, str]:
+def actual_for(job: Job, prices: PriceTable, region: str | None) -> tuple[float | None, str, str]:
     """(amount, currency, basis) of a SUCCEEDED job: the host's usage fields (billed seconds) × the unit
     price; a host that reports no billed seconds (WaveSpeed) bills the request's seconds, or the seconds
     of the video it delivered."""
@@ -88,16 +113,35 @@ def actual_for(job: "Job", prices: PriceTable, region: str | None) -> tuple[floa
     return amount, currency, basis
 
 
+def settle(job: Job, prices: PriceTable, region: str | None) -> tuple[float | None, str, str]:
+    """(amount, currency, basis) a job that ended costs. SUCCEEDED: the host's usage × the unit price (the
+    estimate when no price row covers the billed seconds, rather than counting it free). FAILED, or never
+    scheduled on the host: not billed, 0. Cancelled or unknown after it ran: the estimate, assumed billed."""
+    from .jobs import Status
+
+    if job.status is Status.SUCCEEDED:
+        amount, currency, basis = actual_for(job, prices, region)
+        if amount is None:
+            return job.est_cost, currency or job.currency, "estimate (no price row for the billed seconds)"
+        return amount, currency or job.currency, basis
+    if job.status is Status.FAILED or job.timings["scheduled"] is None:
+        return 0.0, job.currency, "not billed (failed or never ran)"
+    return job.est_cost, job.currency, f"estimate: {job.status} after it ran, assumed billed"
+
+
 class Budget:
     """Spend so far (actual) plus what is in flight (estimated), against a limit in one currency."""
 
     def __init__(self, limit: float | None, currency: str | None = None, spent: float = 0.0):
         # NaN would compare False everywhere and turn the guard off; a negative limit admits nothing
-        self.limit = checks.check_number("limit", limit, minimum=0, allow_none=True, where="Budget",
-                                         hint=" (or None for no limit)")
+        self.limit = checks.check_number(
+            "limit", limit, minimum=0, allow_none=True, where="Budget", hint=" (or None for no limit)"
+        )
         if currency is not None and not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
-            raise ValidationError(f"Budget: currency={currency!r}; use a three-letter code such as 'USD' or 'CNY' "
-                                  f"(or None to take the first run's)")
+            raise ValidationError(
+                f"Budget: currency={currency!r}; use a three-letter code such as 'USD' or 'CNY' "
+                f"(or None to take the first run's)"
+            )
         self.currency = None if currency is None else str(currency)
         self.spent = checks.check_number("spent", spent, minimum=0, where="Budget")
         self.in_flight: dict[str, float] = {}
@@ -108,8 +152,10 @@ class Budget:
         if self.limit is None:
             return
         if est.amount is None:
-            raise BudgetExceeded(f"budget={self.limit}: the price of this run is unknown ({est.source}); add a price "
-                                 f"row (lab.prices = lab.prices.override(...)) or drop the budget")
+            raise BudgetExceeded(
+                f"budget={self.limit}: the price of this run is unknown ({est.source}); add a price "
+                f"row (lab.prices = lab.prices.override(...)) or drop the budget"
+            )
         if self.currency and est.currency != self.currency:
             raise BudgetExceeded(f"budget is in {self.currency} but this run is priced in {est.currency}")
         with self._lock:
@@ -120,7 +166,8 @@ class Budget:
             if committed + est.amount > self.limit + 1e-9:
                 raise BudgetExceeded(
                     f"budget {self.limit:.2f} {self.currency}: {self.spent:.2f} spent + "
-                    f"{committed - self.spent:.2f} in flight + {est.amount:.2f} for this run would exceed it")
+                    f"{committed - self.spent:.2f} in flight + {est.amount:.2f} for this run would exceed it"
+                )
             self.in_flight[run_id] = est.amount
 
     def reserve(self, run_id: str, amount: float | None) -> None:
@@ -140,8 +187,10 @@ class Budget:
     def __repr__(self) -> str:
         if self.limit is None:
             return f"Budget(no limit, {self.spent:.2f} {self.currency or ''} spent)".replace(" )", ")")
-        return (f"Budget({self.limit:.2f} {self.currency or ''}: {self.spent:.2f} spent, "
-                f"{sum(self.in_flight.values()):.2f} in flight)")
+        return (
+            f"Budget({self.limit:.2f} {self.currency or ''}: {self.spent:.2f} spent, "
+            f"{sum(self.in_flight.values()):.2f} in flight)"
+        )
 
     @property
     def remaining(self) -> float | None:

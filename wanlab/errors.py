@@ -1,4 +1,5 @@
 """wanlab's exceptions. Messages say what was wrong and what would be right; none carries the API key."""
+
 from __future__ import annotations
 
 
@@ -22,8 +23,16 @@ class ConfigError(WanlabError, ValueError):
 class ApiError(WanlabError):
     """A non-success answer from a host, parsed into its code and message."""
 
-    def __init__(self, message: str, *, host: str = "", status: int = 0, code: str = "",
-                 request_id: str = "", retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str = "",
+        status: int = 0,
+        code: str = "",
+        request_id: str = "",
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.host = host
         self.status = status

@@ -3,6 +3,7 @@
 A local input is read once, at request creation, so a request is a frozen value: what was validated
 is what gets uploaded, even if the file changes on disk afterwards.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,10 +13,10 @@ import io
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeGuard, Union
 from urllib.parse import urlsplit
 
-from . import checks
+from . import _checks as checks
 from .errors import ValidationError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ MediaLike = Union[str, os.PathLike, bytes, "PILImage", "Media"]
 
 REMOTE_SCHEMES = ("https://", "http://", "oss://", "data:")
 
-# The hosts' documented input limits (WIRE.md §2).
+# The hosts' documented input limits (docs/WIRE.md §2).
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
 IMAGE_SIDE = (240, 8000)
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
@@ -39,14 +40,14 @@ AUDIO_MAX_BYTES = 15 * 1024 * 1024
 class Media:
     """One input file: either a URL the host fetches itself, or bytes wanlab uploads first."""
 
-    kind: str                       # "image" | "video" | "audio"
-    url: str | None = None          # remote: https/http/oss/data
+    kind: str  # "image" | "video" | "audio"
+    url: str | None = None  # remote: https/http/oss/data
     data: bytes | None = field(default=None, repr=False)
     name: str = ""
     mime: str = ""
     width: int | None = None
     height: int | None = None
-    seconds: float | None = None    # videos and audio, when probed
+    seconds: float | None = None  # videos and audio, when probed
 
     @property
     def is_remote(self) -> bool:
@@ -72,7 +73,7 @@ class Media:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
 
 
-def _is_pil(value: Any) -> bool:
+def _is_pil(value: Any) -> TypeGuard[PILImage]:
     return type(value).__module__.startswith("PIL.") and hasattr(value, "save")
 
 
@@ -88,8 +89,10 @@ def to_media(value: MediaLike, kind: str, where: str) -> Media:
         if scheme == "data":
             return _check_data_uri(value, kind, where)
         if scheme == "http" and not _is_loopback(value):
-            raise ValidationError(f"{where}={value!r}: the hosts fetch inputs over https; use an https:// URL "
-                                  f"or a local path (wanlab uploads it)")
+            raise ValidationError(
+                f"{where}={value!r}: the hosts fetch inputs over https; use an https:// URL "
+                f"or a local path (wanlab uploads it)"
+            )
         checks.check_url(where, value, schemes=("https", "http", "oss"))
         name = urlsplit(value).path.rsplit("/", 1)[-1]
         _check_url_suffix(name, kind, where, value)
@@ -103,27 +106,32 @@ def to_media(value: MediaLike, kind: str, where: str) -> Media:
         return _check_bytes(bytes(value), kind, where, name=f"{kind}.bin")
     if isinstance(value, (str, os.PathLike)):
         if isinstance(value, str) and "://" in value:
-            raise ValidationError(f"{where}={value!r}: unsupported URL scheme; use https://, oss://, data: "
-                                  f"or a local path")
+            raise ValidationError(
+                f"{where}={value!r}: unsupported URL scheme; use https://, oss://, data: or a local path"
+            )
         if isinstance(value, str) and not value.strip():
             raise ValidationError(f"{where}: the path is empty; give an https:// URL, a local path or bytes")
         path = Path(value).expanduser()
         if "\0" in str(path):
             raise ValidationError(f"{where}={str(value)!r}: a path cannot contain a NUL character; check the name")
         if not path.exists():
-            raise ValidationError(f"{where}={str(value)!r}: no such file; give an existing local path or an "
-                                  f"https:// URL")
+            raise ValidationError(
+                f"{where}={str(value)!r}: no such file; give an existing local path or an https:// URL"
+            )
         if not path.is_file():
             raise ValidationError(f"{where}={str(value)!r} is a directory, not a {kind} file")
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ValidationError(f"{where}={str(value)!r} cannot be read ({exc.strerror}); check its "
-                                  f"permissions") from None
+            raise ValidationError(
+                f"{where}={str(value)!r} cannot be read ({exc.strerror}); check its permissions"
+            ) from None
         return _check_bytes(data, kind, where, name=path.name)
     array = " (for a numpy array use PIL.Image.fromarray(arr))" if type(value).__name__ == "ndarray" else ""
-    raise ValidationError(f"{where}: a {type(value).__name__} is not a {kind} input; give an https:// URL, a "
-                          f"local path, bytes" + (" or a PIL image" + array if kind == "image" else ""))
+    raise ValidationError(
+        f"{where}: a {type(value).__name__} is not a {kind} input; give an https:// URL, a "
+        f"local path, bytes" + (" or a PIL image" + array if kind == "image" else "")
+    )
 
 
 # File extensions that clearly belong to one kind: a URL ending in one of another kind is a mix-up.
@@ -154,11 +162,23 @@ def _is_loopback(url: str) -> bool:
 
 
 # MIME spellings that name the same format as the one wanlab detects from the bytes.
-_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-ms-bmp": "image/bmp",
-                 "video/quicktime": "video/mp4", "audio/x-wav": "audio/wav", "audio/wave": "audio/wav",
-                 "audio/vnd.wave": "audio/wav", "audio/mp3": "audio/mpeg", "audio/x-m4a": "audio/mp4",
-                 "audio/m4a": "audio/mp4", "audio/aac": "audio/mp4", "audio/x-aac": "audio/mp4",
-                 "audio/aacp": "audio/mp4", "audio/x-flac": "audio/flac", "application/ogg": "audio/ogg"}
+_MIME_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-ms-bmp": "image/bmp",
+    "video/quicktime": "video/mp4",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/mp3": "audio/mpeg",
+    "audio/x-m4a": "audio/mp4",
+    "audio/m4a": "audio/mp4",
+    "audio/aac": "audio/mp4",
+    "audio/x-aac": "audio/mp4",
+    "audio/aacp": "audio/mp4",
+    "audio/x-flac": "audio/flac",
+    "application/ogg": "audio/ogg",
+}
 
 
 def _same_format(declared: str, detected: str) -> bool:
@@ -172,11 +192,12 @@ def _check_data_uri(uri: str, kind: str, where: str) -> Media:
     head, _, payload = uri.partition(",")
     if not head.lower().endswith(";base64"):
         raise ValidationError(f"{where}: a data: URI must be base64 (data:<mime>;base64,…)")
-    declared = head[len("data:"):].split(";", 1)[0].strip().lower()
+    declared = head[len("data:") :].split(";", 1)[0].strip().lower()
     if not declared:
         example = {"image": "image/png", "video": "video/mp4", "audio": "audio/wav"}[kind]
-        raise ValidationError(f"{where}: the data: URI names no MIME type; write data:<mime>;base64,… "
-                              f"(e.g. data:{example};base64,…)")
+        raise ValidationError(
+            f"{where}: the data: URI names no MIME type; write data:<mime>;base64,… (e.g. data:{example};base64,…)"
+        )
     if not declared.startswith(kind + "/") and not (kind == "audio" and declared == "application/ogg"):
         raise ValidationError(f"{where}: the data: URI says {declared}, which is not {_a(kind)}; give {_a(kind)} here")
     try:
@@ -185,8 +206,10 @@ def _check_data_uri(uri: str, kind: str, where: str) -> Media:
         raise ValidationError(f"{where}: the data: URI's base64 payload does not decode") from None
     checked = _check_bytes(data, kind, where, name=f"{kind}.bin")
     if not _same_format(declared, checked.mime):
-        raise ValidationError(f"{where}: the data: URI says {declared} but its bytes are {checked.mime}; fix the "
-                              f"label (data:{checked.mime};base64,…) or the payload")
+        raise ValidationError(
+            f"{where}: the data: URI says {declared} but its bytes are {checked.mime}; fix the "
+            f"label (data:{checked.mime};base64,…) or the payload"
+        )
     return replace(checked, url=uri, data=None)
 
 
@@ -201,11 +224,22 @@ def _check_bytes(data: bytes, kind: str, where: str, name: str) -> Media:
 
 
 AUDIO_FORMATS = "WAV, MP3, M4A/AAC, OGG or FLAC"
-_AUDIO_EXT = {"audio/wav": ".wav", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac",
-              "audio/ogg": ".ogg", "audio/flac": ".flac"}
+_AUDIO_EXT = {
+    "audio/wav": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/ogg": ".ogg",
+    "audio/flac": ".flac",
+}
 # Formats people hand in by mistake, named in the refusal.
-_OTHER_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-                (b"BM", "a BMP image"), (b"%PDF", "a PDF"))
+_OTHER_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"%PDF", "a PDF"),
+)
 
 
 def _sniff_audio(data: bytes) -> str | None:
@@ -234,20 +268,27 @@ def _check_audio(data: bytes, where: str, name: str) -> Media:
         looks = f" (it is {looks})" if looks else ""
         raise ValidationError(f"{where}: {name} is not an audio file{looks}; use {AUDIO_FORMATS}")
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             has_audio = bool(container.streams.audio)
             pictures = [s for s in container.streams.video if s.codec_context.name not in ("mjpeg", "png")]
             seconds = container.duration / 1_000_000 if container.duration is not None else None
     except (av.error.FFmpegError, ValueError, IndexError):
-        raise ValidationError(f"{where}: {name} is not a readable audio file (its header says "
-                              f"{mime}, but it does not decode); use {AUDIO_FORMATS}") from None
+        raise ValidationError(
+            f"{where}: {name} is not a readable audio file (its header says "
+            f"{mime}, but it does not decode); use {AUDIO_FORMATS}"
+        ) from None
     if pictures:
         raise ValidationError(f"{where}: {name} is a video; give its soundtrack alone as {AUDIO_FORMATS}")
     if not has_audio:
         raise ValidationError(f"{where}: {name} has no audio track; use {AUDIO_FORMATS}")
     base = Path(name).stem or "audio"
-    return Media(kind="audio", data=data, name=base + _AUDIO_EXT[mime], mime=mime,
-                 seconds=round(seconds, 3) if seconds is not None else None)
+    return Media(
+        kind="audio",
+        data=data,
+        name=base + _AUDIO_EXT[mime],
+        mime=mime,
+        seconds=round(seconds, 3) if seconds is not None else None,
+    )
 
 
 def _check_image(data: bytes, where: str, name: str) -> Media:
@@ -268,15 +309,17 @@ def _check_image(data: bytes, where: str, name: str) -> Media:
     if max(w / h, h / w) > IMAGE_MAX_ASPECT:
         raise ValidationError(f"{where}: {name} is {w}×{h}; the aspect ratio must be between 1:8 and 8:1")
     if fmt == "PNG" and has_alpha:
-        raise ValidationError(f"{where}: {name} is a PNG with an alpha channel, which the hosts reject; "
-                              f"convert it, e.g. PIL img.convert('RGB')")
+        raise ValidationError(
+            f"{where}: {name} is a PNG with an alpha channel, which the hosts reject; "
+            f"convert it, e.g. PIL img.convert('RGB')"
+        )
     base = Path(name).stem or "image"
     ext = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "WEBP": ".webp"}[fmt]
     return Media(kind="image", data=data, name=base + ext, mime=IMAGE_FORMATS[fmt], width=w, height=h)
 
 
 def _check_video(data: bytes, where: str, name: str) -> Media:
-    import av
+    from .video import probe
 
     if len(data) > VIDEO_MAX_BYTES:
         raise ValidationError(f"{where}: video is {len(data) / 2**20:.1f} MB; the hosts accept ≤ 100 MB")
@@ -284,22 +327,23 @@ def _check_video(data: bytes, where: str, name: str) -> Media:
     if looks:
         raise ValidationError(f"{where}: {name} is {looks}, not a video; use MP4 or MOV")
     try:
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.video[0]
-            w, h = stream.codec_context.width, stream.codec_context.height
-            if container.duration is not None:
-                seconds = container.duration / 1_000_000
-            else:
-                seconds = float(stream.duration * stream.time_base) if stream.duration else 0.0
-            fmt = container.format.name
-    except (av.error.FFmpegError, IndexError, ValueError):
+        info = probe(data)
+    except ValueError:
         raise ValidationError(f"{where}: {name} is not a readable video; use MP4 or MOV") from None
+    fmt, w, h, seconds = info["format"], info["width"], info["height"], info["duration"]
     if "mp4" not in fmt and "mov" not in fmt:
         raise ValidationError(f"{where}: {name} is {fmt}; the hosts accept MP4 or MOV")
     if min(w, h) < VIDEO_SIDE[0] or max(w, h) > VIDEO_SIDE[1]:
         raise ValidationError(f"{where}: {name} is {w}×{h}; each side must be {VIDEO_SIDE[0]}–{VIDEO_SIDE[1]} px")
-    return Media(kind="video", data=data, name=Path(name).stem + ".mp4", mime="video/mp4", width=w, height=h,
-                 seconds=round(seconds, 3))
+    return Media(
+        kind="video",
+        data=data,
+        name=Path(name).stem + ".mp4",
+        mime="video/mp4",
+        width=w,
+        height=h,
+        seconds=round(seconds, 3),
+    )
 
 
 def compose_grid(images: list[Media], cell: int = 512) -> Media:
@@ -308,8 +352,10 @@ def compose_grid(images: list[Media], cell: int = 512) -> Media:
     from PIL import Image, ImageOps
 
     if any(m.is_remote for m in images):
-        raise ValidationError("Grid9: composing nine images needs their pixels; give local paths, bytes or PIL "
-                              "images (or pass one ready-made grid picture as grid=)")
+        raise ValidationError(
+            "Grid9: composing nine images needs their pixels; give local paths, bytes or PIL "
+            "images (or pass one ready-made grid picture as grid=)"
+        )
     sheet = Image.new("RGB", (3 * cell, 3 * cell), "white")
     for i, m in enumerate(images):
         with Image.open(io.BytesIO(m.data or b"")) as img:
@@ -317,5 +363,6 @@ def compose_grid(images: list[Media], cell: int = 512) -> Media:
         sheet.paste(tile, ((i % 3) * cell, (i // 3) * cell))
     buf = io.BytesIO()
     sheet.save(buf, format="JPEG", quality=90)
-    return Media(kind="image", data=buf.getvalue(), name="grid9.jpg", mime="image/jpeg", width=3 * cell,
-                 height=3 * cell)
+    return Media(
+        kind="image", data=buf.getvalue(), name="grid9.jpg", mime="image/jpeg", width=3 * cell, height=3 * cell
+    )

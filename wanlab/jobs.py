@@ -1,8 +1,11 @@
-"""`Job`: one generation's life, from the local queue to a verified file on disk.
+"""`Job`: one generation's life, from the local queue to a verified file on disk, as a state machine.
 
-A Job is mutated only on the Lab's loop thread (by the client); any thread may read it, wait on it,
-observe it or cancel it.
+`Status` and its transition table live here (as h11 keeps its states with its connection): a job moves
+only along `TRANSITIONS`, and only the runner (`runner.JobRunner`, on the Lab's loop thread) moves it;
+any thread may read it, wait on it, observe it or cancel it. A job rebuilt from the log starts where its
+row left off (`Job.restore`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,24 +14,72 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 from .catalog import ModelSpec
 from .errors import JobCanceled, JobFailed, WanlabError
-from .providers.base import Status, TaskSnapshot
 from .requests import Request
 
+if TYPE_CHECKING:
+    from .cost import Budget
+
 TIMING_KEYS = ("created", "started", "submitted", "scheduled", "ended", "downloaded")
+
+
+class Status(str, Enum):
+    """A job's state. The host reports the six from PENDING on; QUEUED (waiting for a local slot),
+    SUBMITTING and DOWNLOADING are wanlab's own."""
+
+    QUEUED = "QUEUED"
+    SUBMITTING = "SUBMITTING"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    UNKNOWN = "UNKNOWN"
+    DOWNLOADING = "DOWNLOADING"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.UNKNOWN)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_HOST_ENDS = {Status.FAILED, Status.CANCELED, Status.UNKNOWN}
+# Where a job may go from each state. SUCCEEDED is reached only through DOWNLOADING (the file verified);
+# an adopted task may already be running or done when the job first hears of it.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.SUBMITTING, Status.CANCELED, Status.FAILED}),
+    Status.SUBMITTING: frozenset(
+        {Status.PENDING, Status.RUNNING, Status.DOWNLOADING, Status.CANCELED, Status.FAILED, Status.UNKNOWN}
+    ),
+    Status.PENDING: frozenset({Status.RUNNING, Status.DOWNLOADING} | _HOST_ENDS),
+    Status.RUNNING: frozenset({Status.DOWNLOADING} | _HOST_ENDS),
+    Status.DOWNLOADING: frozenset({Status.SUCCEEDED}),
+    Status.SUCCEEDED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELED: frozenset(),
+    Status.UNKNOWN: frozenset(),
+}
+
+
+class IllegalTransition(WanlabError):
+    """A bug: something tried to move a job along an edge the state machine does not have."""
 
 
 @dataclass(frozen=True)
 class JobEvent:
     """Something that happened to a job: a status change, a retry, a poll, a clamp, a reconciliation."""
 
-    t: float                 # epoch seconds, client clock
-    kind: str                # "status" | "submitted" | "poll" | "retry" | "reconciled" | "downloaded" | "error" …
+    t: float  # epoch seconds, client clock
+    kind: str  # "status" | "submitted" | "poll" | "retry" | "reconciled" | "downloaded" | "error" …
     status: Status
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -69,15 +120,21 @@ class Job:
         self._done: concurrent.futures.Future[Job] = concurrent.futures.Future()
         self._cancel_hook: Callable[[], None] | None = None
         self.cancel_requested = False
-        self.cancel_outcome = ""    # what the host answered: "cancelled" | "refused" | "unsupported"
-        self.log_error: Exception | None = None   # the experiment log could not record this job
-        self.attached = ""      # why this handle follows a run that was already in the log, if it does
-        self.detached = False
+        self.cancel_outcome = ""  # what the host answered: "cancelled" | "refused" | "unsupported"
+        self.log_error: Exception | None = None  # the experiment log could not record this job
+        self.attached = ""  # why this handle follows a run that was already in the log, if it does
+        self.detached = False  # ended without the host's word: the row stays unfinished for resume
         self.protocol = ""
-        self.expected_run: float | None = None    # host seconds, from the log's history of similar runs
+        self.expected_run: float | None = None  # host seconds, from the log's history of similar runs
         self.est_cost: float | None = None
         self.cost: float | None = None
+        self.cost_basis = ""  # how `cost` was arrived at (the host's billed seconds, the estimate, …)
         self.currency = ""
+        self.budgets: list[Budget] = []  # the budgets this job's spend is counted in
+
+    def restore_state(self, status: Status) -> None:
+        """Start from the state a logged row left (a resume, a take-over): no transition is replayed."""
+        self.status = status
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -104,24 +161,41 @@ class Job:
         r, e = self.timings["scheduled"], self.timings["ended"]
         return e - r if r is not None and e is not None else None
 
-    def result(self, timeout: float | None = None) -> "Job":
+    def result(self, timeout: float | None = None) -> Job:
         """Block until the job ends; returns the job, or raises JobFailed / JobCanceled / the error."""
         self._done.result(timeout)
         return self._raise_for_status()
 
-    def __await__(self) -> Generator[Any, None, "Job"]:
-        return self._await().__await__()
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends (or `timeout` passes); True if it ended. Raises nothing."""
+        try:
+            self._done.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
 
-    async def _await(self) -> "Job":
+    def add_done_callback(self, fn: Callable[[Job], None]) -> None:
+        """Call `fn(job)` once the job ends (at once if it has), on the thread that ended it."""
+        self._done.add_done_callback(lambda _f: fn(self))
+
+    def __await__(self) -> Generator[Any, None, Job]:
+        return self.outcome().__await__()
+
+    async def outcome(self) -> Job:
+        """Await the end from any event loop; a waiter that gives up does not cancel the job."""
         # shielded: a waiter that gives up (timeout, cancelled cell) must not cancel the job's own future
         await asyncio.shield(asyncio.wrap_future(self._done))
         return self._raise_for_status()
 
-    def _raise_for_status(self) -> "Job":
-        if self.log_error is not None:      # warned in the caller's thread: that is where the user looks
-            warnings.warn(f"job {self.id}: the experiment log could not record it ({self.log_error}); what it "
-                          f"knows (task {self.task_id}, video {self.video_path}) is in this Job only — free "
-                          f"space or fix permissions before the next run", RuntimeWarning, stacklevel=3)
+    def _raise_for_status(self) -> Job:
+        if self.log_error is not None:  # warned in the caller's thread: that is where the user looks
+            warnings.warn(
+                f"job {self.id}: the experiment log could not record it ({self.log_error}); what it "
+                f"knows (task {self.task_id}, video {self.video_path}) is in this Job only — free "
+                f"space or fix permissions before the next run",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if self.status is Status.SUCCEEDED:
             return self
         if self.status is Status.CANCELED:
@@ -165,9 +239,26 @@ class Job:
                 self.events.append(JobEvent(time.time(), "observer_error", self.status, repr(exc)))
         return ev
 
+    def adopt_end(self, status: Status, detail: str) -> None:
+        """A follower takes the end another process's job reached (read from the log), whatever path led there."""
+        if not status.terminal:
+            raise IllegalTransition(f"job {self.id}: adopt_end({status}) takes a terminal state")
+        self.status = status
+        self.emit("status", detail)
+
+    def set_canceller(self, fn: Callable[[], None]) -> None:
+        """The runner's way to act on `cancel()` (it knows the loop and the task)."""
+        self._cancel_hook = fn
+
     def set_status(self, status: Status, detail: str = "", **data: Any) -> None:
-        if status is self.status and not detail:
+        """Move along the state machine (only the runner calls this). Staying put with a `detail` records
+        an event; an edge `TRANSITIONS` lacks raises IllegalTransition."""
+        if status is self.status:
+            if detail:
+                self.emit("status", detail, **data)
             return
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"job {self.id}: {self.status} → {status} is not a transition a job makes")
         self.status = status
         now = time.time()
         if status is Status.SUBMITTING and self.timings["started"] is None:
@@ -178,33 +269,6 @@ class Job:
             if self.timings["ended"] is None and self.timings["submitted"] is not None:
                 self.timings["ended"] = now
         self.emit("status", detail, **data)
-
-    def apply(self, snap: TaskSnapshot) -> None:
-        """Take in what a poll said."""
-        if snap.request_id and not self.request_id:
-            self.request_id = snap.request_id
-        for key in self.host_times:
-            value = getattr(snap, key)
-            if value:
-                self.host_times[key] = value
-        if snap.usage:
-            self.usage = dict(snap.usage)
-        if snap.video_url:
-            self.video_url = snap.video_url
-        if snap.seed is not None:
-            self.seed = snap.seed
-        if snap.error_code or snap.error_message:
-            self.error_code = snap.error_code
-            self.error = JobFailed(f"{self.host} task {self.task_id} {snap.status}: "
-                                   f"{snap.error_code or 'error'}: {snap.error_message}".rstrip(": "),
-                                   code=snap.error_code, status=str(snap.status))
-        if snap.status is Status.UNKNOWN and self.error is None:
-            self.error = JobFailed(f"{self.host} answers UNKNOWN for task {self.task_id}: never seen, or older than "
-                                   f"the host's 24 h window", code="UNKNOWN", status="UNKNOWN")
-        # SUCCEEDED on the host means "download now": the job is SUCCEEDED once its file is verified
-        status = Status.DOWNLOADING if snap.status is Status.SUCCEEDED else snap.status
-        if status is not self.status:
-            self.set_status(status)
 
     def finish(self) -> None:
         if not self._done.done():
@@ -218,6 +282,6 @@ class Job:
         return f"<Job {self.id} {self.mode} {self.model.id} {self.status}{extra}{path}{err}>"
 
     def _repr_html_(self) -> str:
-        from .ui.video import job_html
+        from ._views import job_html
 
         return job_html(self)

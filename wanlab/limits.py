@@ -1,12 +1,13 @@
 """Per host and key: a request-rate limit (token bucket) and a concurrent-job limit, so a sweep drips
 instead of bursting. Defaults are the hosts' published limits; every figure is a setting."""
+
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
 
-from . import checks
+from . import _checks as checks
 from .errors import ConfigError
 
 
@@ -19,12 +20,19 @@ class Limits:
     def __post_init__(self) -> None:
         # A zero, negative or NaN figure would leave every job QUEUED forever: refuse it here.
         for name, integer in (("submits_per_s", False), ("queries_per_s", False), ("concurrent_jobs", True)):
-            value = checks.check_number(name, getattr(self, name), positive=True, integer=integer, where="Limits",
-                                        error=ConfigError, hint=" (e.g. Limits.for_host('dashscope'): 5, 20, 5)")
+            value = checks.check_number(
+                name,
+                getattr(self, name),
+                positive=True,
+                integer=integer,
+                where="Limits",
+                error=ConfigError,
+                hint=" (e.g. Limits.for_host('dashscope'): 5, 20, 5)",
+            )
             object.__setattr__(self, name, value)
 
     @classmethod
-    def for_host(cls, host: str) -> "Limits":
+    def for_host(cls, host: str) -> Limits:
         if host == "dashscope":
             # 5 submits/s and 5 concurrent tasks per account; query/list/cancel 20 QPS [doc]
             return cls(submits_per_s=5.0, queries_per_s=20.0, concurrent_jobs=5)

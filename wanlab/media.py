@@ -1,13 +1,14 @@
 """The media store: downloaded videos and uploaded inputs, content-addressed under the notebook's folder
 (so Jupyter can serve them), with poster frames and contact sheets."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
 import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 
 class MediaStore:
@@ -41,14 +42,15 @@ class MediaStore:
         final = self.path_for(sha, ext)
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")   # kernels may race
+            tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")  # kernels may race
             tmp.write_bytes(data)
             os.replace(tmp, final)
         return final
 
     def probe(self, video: str | os.PathLike) -> dict:
-        """Duration (s), width, height, fps, codec, frames and sha256 of a video, read with PyAV (every
-        frame is decoded, so a truncated file fails with ValueError)."""
+        """Duration (s), width, height, fps, codec, frames and sha256 of an MP4, read with PyAV (see
+        `video.probe_file`: every packet is demuxed and the first frame decoded, so a truncated or corrupt
+        file fails with ValueError)."""
         from .video import probe_file
 
         return probe_file(video)
@@ -88,14 +90,14 @@ class MediaStore:
 
 
 def _videos_and_labels(runs) -> tuple[list[str], list[str]]:
-    if hasattr(runs, "to_dict") and hasattr(runs, "columns"):          # a DataFrame of log rows
+    if hasattr(runs, "to_dict") and hasattr(runs, "columns"):  # a DataFrame of log rows
         rows = runs.to_dict("records")
         rows = [r for r in rows if isinstance(r.get("path"), str) and r.get("path")]
         return [r["path"] for r in rows], [_label(r.get("run_id"), r.get("seed"), r.get("resolution")) for r in rows]
     videos, labels = [], []
     for r in runs:
         path = getattr(r, "video_path", None)
-        if path is not None or hasattr(r, "request"):                   # a Job
+        if path is not None or hasattr(r, "request"):  # a Job
             if path is None:
                 continue
             videos.append(str(path))
@@ -108,7 +110,7 @@ def _videos_and_labels(runs) -> tuple[list[str], list[str]]:
 
 def _label(run_id, seed, resolution) -> str:
     parts = [str(run_id)[:8] if run_id else ""]
-    if seed is not None and seed == seed:          # not NA
+    if seed is not None and seed == seed:  # not NA
         try:
             parts.append(f"seed {int(seed)}")
         except (TypeError, ValueError):
@@ -117,11 +119,12 @@ def _label(run_id, seed, resolution) -> str:
         parts.append(resolution)
     return " · ".join(p for p in parts if p)
 
-def frame_at(video: str | os.PathLike, at: float = 0.5):
-    """The decoded frame nearest `at` seconds, as a PIL image."""
+
+def frame_at(video: str | os.PathLike | bytes, at: float = 0.5):
+    """The decoded frame nearest `at` seconds of a video file (a path, or its bytes), as a PIL image."""
     import av
 
-    with av.open(str(video)) as container:
+    with av.open(io.BytesIO(video) if isinstance(video, bytes) else str(video), "r") as container:
         stream = container.streams.video[0]
         last = None
         for frame in container.decode(stream):
@@ -129,12 +132,18 @@ def frame_at(video: str | os.PathLike, at: float = 0.5):
             if frame.time is not None and frame.time >= at:
                 break
         if last is None:
-            raise ValueError(f"{video}: no decodable frames")
+            raise ValueError(f"{str(video)}: no decodable frames")
         return last.to_image()
 
 
-def contact_sheet(videos: Sequence[str | os.PathLike], labels: Iterable[str] | None = None, cols: int = 4,
-                  cell: int = 320, out: str | os.PathLike | None = None, at: float = 0.5) -> Path | bytes:
+def contact_sheet(
+    videos: Sequence[str | os.PathLike],
+    labels: Iterable[str] | None = None,
+    cols: int = 4,
+    cell: int = 320,
+    out: str | os.PathLike | None = None,
+    at: float = 0.5,
+) -> Path | bytes:
     """A PNG grid of one frame per video, each labelled. Writes `out` and returns its path, or returns
     the PNG bytes when `out` is None."""
     from PIL import Image, ImageDraw, ImageFont
@@ -148,7 +157,7 @@ def contact_sheet(videos: Sequence[str | os.PathLike], labels: Iterable[str] | N
     sheet = Image.new("RGB", (cols * cell, rows * (cell_h + label_h)), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
-    for i, (video, label) in enumerate(zip(videos, labels)):
+    for i, (video, label) in enumerate(zip(videos, labels, strict=True)):
         x, y = (i % cols) * cell, (i // cols) * (cell_h + label_h)
         try:
             img = frame_at(video, at)

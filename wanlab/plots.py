@@ -1,9 +1,11 @@
 """Cost and latency figures from a log DataFrame (`lab.log.df`, `sweep.df`). Each function takes the
 frame and `ax=`, returns the Axes, labels units and names where the data came from (the host, or
 "sim"). None of them reads the log itself."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,7 +17,7 @@ RES_ORDER = ["480P", "720P", "1080P"]
 RES_COLORS = {"480P": "#1b9e77", "720P": "#d95f02", "1080P": "#7570b3"}
 
 
-def _ax(ax: "Axes | None", size: tuple[float, float] = (6.0, 4.0)) -> "Axes":
+def _ax(ax: Axes | None, size: tuple[float, float] = (6.0, 4.0)) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -24,8 +26,8 @@ def _ax(ax: "Axes | None", size: tuple[float, float] = (6.0, 4.0)) -> "Axes":
     return ax
 
 
-def source(df: "pd.DataFrame") -> str:
-    """"sim", "dashscope/singapore", … — what produced these rows."""
+def source(df: pd.DataFrame) -> str:
+    """ "sim", "dashscope/singapore", … — what produced these rows."""
     if "host" not in df or df.empty:
         return "no data"
     parts = []
@@ -35,11 +37,11 @@ def source(df: "pd.DataFrame") -> str:
     return ", ".join(sorted(set(parts)))
 
 
-def _done(df: "pd.DataFrame") -> "pd.DataFrame":
+def _done(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"].astype("string") == "SUCCEEDED"]
 
 
-def _by_resolution(data: "pd.DataFrame") -> "Iterator[tuple[str, pd.DataFrame]]":
+def _by_resolution(data: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """(resolution, its rows) in 480P → 1080P order, skipping resolutions with no rows."""
     res = data["resolution"].astype("string")
     for r in RES_ORDER:
@@ -48,7 +50,7 @@ def _by_resolution(data: "pd.DataFrame") -> "Iterator[tuple[str, pd.DataFrame]]"
             yield r, sub
 
 
-def _dress(ax: "Axes", xlabel: str, ylabel: str, title: str, legend: str | None = "resolution") -> "Axes":
+def _dress(ax: Axes, xlabel: str, ylabel: str, title: str, legend: str | None = "resolution") -> Axes:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -58,7 +60,7 @@ def _dress(ax: "Axes", xlabel: str, ylabel: str, title: str, legend: str | None 
     return ax
 
 
-def _stat(values: "pd.Series", stat: str) -> float:
+def _stat(values: pd.Series, stat: str) -> float:
     v = values.dropna().astype(float)
     if v.empty:
         return float("nan")
@@ -71,7 +73,7 @@ def _stat(values: "pd.Series", stat: str) -> float:
     raise ValueError(f"stat={stat!r}: use 'median', 'mean' or 'p90' (any pNN)")
 
 
-def _grid(df: "pd.DataFrame", value: str, stat: str) -> tuple[list[str], list[int], np.ndarray]:
+def _grid(df: pd.DataFrame, value: str, stat: str) -> tuple[list[str], list[int], np.ndarray]:
     res = [r for r in RES_ORDER if r in set(df["resolution"].astype("string").dropna())]
     durs = sorted(int(d) for d in df["duration"].dropna().unique())
     grid = np.full((len(res), len(durs)), np.nan)
@@ -82,8 +84,15 @@ def _grid(df: "pd.DataFrame", value: str, stat: str) -> tuple[list[str], list[in
     return res, durs, grid
 
 
-def heatmap(df: "pd.DataFrame", value: str = "latency_s", stat: str = "median", ax: "Axes | None" = None,
-            unit: str = "s", title: str | None = None, cmap: str = "viridis") -> "Axes":
+def heatmap(
+    df: pd.DataFrame,
+    value: str = "latency_s",
+    stat: str = "median",
+    ax: Axes | None = None,
+    unit: str = "s",
+    title: str | None = None,
+    cmap: str = "viridis",
+) -> Axes:
     """`value` summarised by `stat` over resolution × duration, the numbers written in the cells."""
     ax = _ax(ax)
     data = _done(df) if value in ("latency_s", "run_s", "queue_s", "cost") else df
@@ -109,27 +118,34 @@ def heatmap(df: "pd.DataFrame", value: str = "latency_s", stat: str = "median", 
     return ax
 
 
-def latency_heatmap(df: "pd.DataFrame", stat: str = "median", ax: "Axes | None" = None) -> "Axes":
-    return heatmap(df, "latency_s", stat, ax=ax, unit="s",
-                   title=f"latency (submit → done), {stat}\nsource: {source(df)}")
+def latency_heatmap(df: pd.DataFrame, stat: str = "median", ax: Axes | None = None) -> Axes:
+    return heatmap(
+        df, "latency_s", stat, ax=ax, unit="s", title=f"latency (submit → done), {stat}\nsource: {source(df)}"
+    )
 
 
-def cost_heatmap(df: "pd.DataFrame", stat: str = "median", ax: "Axes | None" = None, estimated: bool = False
-                 ) -> "Axes":
+def cost_heatmap(df: pd.DataFrame, stat: str = "median", ax: Axes | None = None, estimated: bool = False) -> Axes:
     col = "est_cost" if estimated else "cost"
     cur = _currency(df)
-    return heatmap(df, col, stat, ax=ax, unit=cur, cmap="magma",
-                   title=f"{'estimated' if estimated else 'actual'} cost per run, {stat}\nsource: {source(df)}")
+    return heatmap(
+        df,
+        col,
+        stat,
+        ax=ax,
+        unit=cur,
+        cmap="magma",
+        title=f"{'estimated' if estimated else 'actual'} cost per run, {stat}\nsource: {source(df)}",
+    )
 
 
-def _currency(df: "pd.DataFrame") -> str:
+def _currency(df: pd.DataFrame) -> str:
     if "currency" not in df:
         return ""
     cur = sorted({str(c) for c in df["currency"].dropna().unique() if str(c)})
     return "/".join(cur) or "unpriced"
 
 
-def latency_vs_duration(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+def latency_vs_duration(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Median latency against requested duration, one line per resolution, with the p10–p90 band."""
     ax = _ax(ax)
     data = _done(df)
@@ -144,21 +160,27 @@ def latency_vs_duration(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     durations = sorted(int(d) for d in data["duration"].dropna().unique())
     if durations:
         ax.set_xticks(durations)
-    return _dress(ax, "requested duration (s)", "latency, submit → done (s)",
-                  f"latency vs duration (median, band p10–p90)\nsource: {source(df)}")
+    return _dress(
+        ax,
+        "requested duration (s)",
+        "latency, submit → done (s)",
+        f"latency vs duration (median, band p10–p90)\nsource: {source(df)}",
+    )
 
 
-def queue_vs_run(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+def queue_vs_run(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Time queued on the host against time rendering, per run."""
     ax = _ax(ax)
     for res, sub in _by_resolution(_done(df)):
-        ax.scatter(sub["run_s"].astype(float), sub["queue_s"].astype(float), s=18, alpha=0.7,
-                   color=RES_COLORS[res], label=res)
-    return _dress(ax, "run time on the host (s)", "queue time on the host (s)",
-                  f"queue vs run time per run\nsource: {source(df)}")
+        ax.scatter(
+            sub["run_s"].astype(float), sub["queue_s"].astype(float), s=18, alpha=0.7, color=RES_COLORS[res], label=res
+        )
+    return _dress(
+        ax, "run time on the host (s)", "queue time on the host (s)", f"queue vs run time per run\nsource: {source(df)}"
+    )
 
 
-def spend_over_time(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+def spend_over_time(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Cumulative actual spend by the time each run ended; failed runs add nothing."""
     ax = _ax(ax)
     import matplotlib.dates as mdates
@@ -170,29 +192,46 @@ def spend_over_time(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    return _dress(ax, "time a run ended (UTC)", f"cumulative spend ({_currency(df)})",
-                  f"spend over time, total {cost.sum():.2f} {_currency(df)}\nsource: {source(df)}", legend=None)
+    return _dress(
+        ax,
+        "time a run ended (UTC)",
+        f"cumulative spend ({_currency(df)})",
+        f"spend over time, total {cost.sum():.2f} {_currency(df)}\nsource: {source(df)}",
+        legend=None,
+    )
 
 
-def estimate_vs_actual(df: "pd.DataFrame", ax: "Axes | None" = None) -> "Axes":
+def estimate_vs_actual(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Estimated against actual cost per run, with the y = x line."""
     ax = _ax(ax)
     data = _done(df).dropna(subset=["est_cost", "cost"])
     x, y = data["est_cost"].astype(float), data["cost"].astype(float)
     for res, sub in _by_resolution(data):
-        ax.scatter(sub["est_cost"].astype(float), sub["cost"].astype(float), s=22, alpha=0.8,
-                   color=RES_COLORS[res], label=res)
+        ax.scatter(
+            sub["est_cost"].astype(float), sub["cost"].astype(float), s=22, alpha=0.8, color=RES_COLORS[res], label=res
+        )
     top = float(max(x.max(), y.max())) * 1.1 if len(data) else 1.0
     ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="actual = estimate")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     cur = _currency(df)
-    return _dress(ax, f"estimated cost ({cur})", f"actual cost ({cur})",
-                  f"estimate vs actual per run (n={len(data)})\nsource: {source(df)}", legend="")
+    return _dress(
+        ax,
+        f"estimated cost ({cur})",
+        f"actual cost ({cur})",
+        f"estimate vs actual per run (n={len(data)})\nsource: {source(df)}",
+        legend="",
+    )
 
 
-def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: float = 0.5,
-              ax: "Axes | None" = None, labels: Sequence[str] | None = None) -> "Axes":
+def seed_grid(
+    df: pd.DataFrame,
+    rows: str = "prompt",
+    cols: str = "seed",
+    at: float = 0.5,
+    ax: Axes | None = None,
+    labels: Sequence[str] | None = None,
+) -> Axes:
     """A frame of each run laid out `rows` × `cols` (e.g. prompt × seed): how much a seed changes the
     picture, against how much the prompt does."""
     from .media import frame_at
@@ -200,7 +239,7 @@ def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: 
     data = _done(df).dropna(subset=["path"])
     rvals = list(dict.fromkeys(data[rows].astype("string")))
     cvals = list(dict.fromkeys(data[cols].astype("string")))
-    cell_w = 2.4     # inches per tile; the height follows the 16:9 tiles, plus room for labels and title
+    cell_w = 2.4  # inches per tile; the height follows the 16:9 tiles, plus room for labels and title
     ax = _ax(ax, size=(cell_w * max(1, len(cvals)) + 2.6, cell_w * 9 / 16 * max(1, len(rvals)) + 1.1))
     if data.empty:
         ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes)
@@ -210,7 +249,7 @@ def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: 
     for _, row in data.iterrows():
         i, j = rvals.index(str(row[rows])), cvals.index(str(row[cols]))
         img = frame_at(row["path"], at).convert("RGB").resize((tw, th))
-        canvas[i * th:(i + 1) * th, j * tw:(j + 1) * tw] = np.asarray(img)
+        canvas[i * th : (i + 1) * th, j * tw : (j + 1) * tw] = np.asarray(img)
     ax.imshow(canvas)
     ax.set_xticks([tw * (j + 0.5) for j in range(len(cvals))], [f"{cols}={c}" for c in cvals])
     short = labels or [v if len(v) <= 28 else v[:26] + "…" for v in rvals]
@@ -219,5 +258,14 @@ def seed_grid(df: "pd.DataFrame", rows: str = "prompt", cols: str = "seed", at: 
     return ax
 
 
-__all__ = ["heatmap", "latency_heatmap", "cost_heatmap", "latency_vs_duration", "queue_vs_run",
-           "spend_over_time", "estimate_vs_actual", "seed_grid", "source"]
+__all__ = [
+    "heatmap",
+    "latency_heatmap",
+    "cost_heatmap",
+    "latency_vs_duration",
+    "queue_vs_run",
+    "spend_over_time",
+    "estimate_vs_actual",
+    "seed_grid",
+    "source",
+]

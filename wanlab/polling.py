@@ -3,12 +3,13 @@
 Times are host seconds; the Lab multiplies by its time scale (1.0 on real hosts, the sim's scale when
 embedded). The client's query rate limiter bounds every policy from below.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import checks
+from . import _checks as checks
 from .errors import ConfigError
 from .providers.base import Status
 
@@ -16,18 +17,17 @@ from .providers.base import Status
 def _check_policy(policy: object, rules: dict[str, dict]) -> None:
     """Normalise a frozen policy's numeric fields; a zero or NaN period would poll in a tight loop."""
     for name, rule in rules.items():
-        value = checks.check_number(name, getattr(policy, name), where=type(policy).__name__, error=ConfigError,
-                                    **rule)
+        value = checks.check_number(name, getattr(policy, name), where=type(policy).__name__, error=ConfigError, **rule)
         object.__setattr__(policy, name, value)
 
 
 @dataclass(frozen=True)
 class PollState:
-    polls: int                 # polls made so far
-    since_submit: float        # host seconds since the submit was accepted
+    polls: int  # polls made so far
+    since_submit: float  # host seconds since the submit was accepted
     since_running: float | None  # host seconds since the task was first seen RUNNING
     status: Status
-    expected_run: float        # the catalog's (or the log's) estimate of run time, host seconds
+    expected_run: float  # the catalog's (or the log's) estimate of run time, host seconds
 
 
 class PollPolicy(Protocol):
@@ -42,13 +42,22 @@ class HostCadence:
     schedule: tuple[float, ...] = (1, 1, 2, 2, 2, 4, 4, 4, 5)
 
     def __post_init__(self) -> None:
-        if isinstance(self.schedule, (str, bytes)) or not hasattr(self.schedule, "__iter__") \
-                or len(list(self.schedule)) == 0:
-            raise ConfigError(f"HostCadence: schedule={self.schedule!r} must be a non-empty list of seconds, "
-                              f"e.g. (1, 2, 4, 5)")
-        object.__setattr__(self, "schedule", tuple(
-            checks.check_number(f"schedule[{i}]", s, positive=True, where="HostCadence", error=ConfigError)
-            for i, s in enumerate(self.schedule)))
+        if (
+            isinstance(self.schedule, (str, bytes))
+            or not hasattr(self.schedule, "__iter__")
+            or len(list(self.schedule)) == 0
+        ):
+            raise ConfigError(
+                f"HostCadence: schedule={self.schedule!r} must be a non-empty list of seconds, e.g. (1, 2, 4, 5)"
+            )
+        object.__setattr__(
+            self,
+            "schedule",
+            tuple(
+                checks.check_number(f"schedule[{i}]", s, positive=True, where="HostCadence", error=ConfigError)
+                for i, s in enumerate(self.schedule)
+            ),
+        )
 
     def next_delay(self, state: PollState) -> float:
         return self.schedule[min(state.polls, len(self.schedule) - 1)]
@@ -87,9 +96,17 @@ class EtaPoll:
     pending_fraction: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_policy(self, {"expected": dict(positive=True, allow_none=True), "first": dict(minimum=0),
-                             "gap": dict(positive=True), "lead_in": dict(minimum=0, integer=True),
-                             "max_gap": dict(positive=True), "pending_fraction": dict(minimum=0)})
+        _check_policy(
+            self,
+            {
+                "expected": dict(positive=True, allow_none=True),
+                "first": dict(minimum=0),
+                "gap": dict(positive=True),
+                "lead_in": dict(minimum=0, integer=True),
+                "max_gap": dict(positive=True),
+                "pending_fraction": dict(minimum=0),
+            },
+        )
 
     def next_delay(self, state: PollState) -> float:
         run = self.expected if self.expected is not None else state.expected_run
@@ -107,7 +124,7 @@ class EtaPoll:
         dense = self.lead_in * self.gap
         if remaining > dense:
             return min(remaining - dense, self.max_gap * 4)
-        overdue = -remaining - 0.1 * run             # 10 % past the estimate is still on time
+        overdue = -remaining - 0.1 * run  # 10 % past the estimate is still on time
         if overdue > 0:
             return min(self.max_gap, self.gap * (1 + overdue / max(run * 0.1, 1.0)))
         return self.gap

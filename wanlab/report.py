@@ -1,12 +1,14 @@
 """A self-contained HTML report of a set of runs: the videos, a contact sheet, the cost/latency plots
 and the log table, written to one folder (what `wanlab demo` produces)."""
+
 from __future__ import annotations
 
 import base64
 import html
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import plots
 from .media import MediaStore, contact_sheet
@@ -14,40 +16,68 @@ from .media import MediaStore, contact_sheet
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLE_COLUMNS = ["run_id", "model", "resolution", "duration", "seed", "status", "latency_s", "queue_s", "run_s",
-                 "polls", "est_cost", "cost", "currency", "width", "height", "frames", "bytes"]
+TABLE_COLUMNS = [
+    "run_id",
+    "model",
+    "resolution",
+    "duration",
+    "seed",
+    "status",
+    "latency_s",
+    "queue_s",
+    "run_s",
+    "polls",
+    "est_cost",
+    "cost",
+    "currency",
+    "width",
+    "height",
+    "frames",
+    "bytes",
+]
+
+
+_SIM_NOTE = (
+    "Videos and timings come from the offline simulator: they show the workflow, not WAN's output or the "
+    "hosts' real latency. Costs are estimates from the catalog's dated, third-party price rows."
+)
 
 
 def _label(row) -> str:
     return f"{row['resolution']} · {row['duration']} s · seed {row['seed']}"
 
 
-def write_report(df: "pd.DataFrame", out: str | os.PathLike, store: MediaStore, title: str = "wanlab report"
-                 ) -> Path:
-    """Write `out/report.html` (+ PNGs) for the runs in `df`; video links are relative to `out`."""
-    import matplotlib
+def write_report(df: pd.DataFrame, out: str | os.PathLike, store: MediaStore, title: str = "wanlab report") -> Path:
+    """Write `out/report.html` (+ PNGs) for the runs in `df`; video links are relative to `out`.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Figures are drawn on their own Agg canvas, without pyplot: the kernel's matplotlib backend and its
+    list of open figures are left as they were."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done = df[(df["status"].astype("string") == "SUCCEEDED") & df["path"].notna()]
     figures = []
-    for name, draw in [("latency_heatmap", plots.latency_heatmap), ("cost_heatmap", plots.cost_heatmap),
-                       ("latency_vs_duration", plots.latency_vs_duration),
-                       ("estimate_vs_actual", plots.estimate_vs_actual), ("queue_vs_run", plots.queue_vs_run),
-                       ("spend_over_time", plots.spend_over_time)]:
-        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        draw(df, ax=ax)
+    draws: list[tuple[str, Callable[..., Any]]] = [
+        ("latency_heatmap", plots.latency_heatmap),
+        ("cost_heatmap", plots.cost_heatmap),
+        ("latency_vs_duration", plots.latency_vs_duration),
+        ("estimate_vs_actual", plots.estimate_vs_actual),
+        ("queue_vs_run", plots.queue_vs_run),
+        ("spend_over_time", plots.spend_over_time),
+    ]
+    for name, draw in draws:
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        FigureCanvasAgg(fig)
+        draw(df, ax=fig.subplots())
         path = out / f"{name}.png"
         fig.savefig(path, dpi=110)
-        plt.close(fig)
         figures.append(path.name)
-    sheet = None
+    sheet: Path | None = None
     if len(done):
-        sheet = contact_sheet(list(done["path"]), [_label(r) for _, r in done.iterrows()], cols=4,
-                              out=out / "contact_sheet.png")
+        sheet = out / "contact_sheet.png"  # contact_sheet writes it and returns this path
+        contact_sheet(list(done["path"]), [_label(r) for _, r in done.iterrows()], cols=4, out=sheet)
     cards = []
     for _, row in done.iterrows():
         video = Path(row["path"])
@@ -57,7 +87,8 @@ def write_report(df: "pd.DataFrame", out: str | os.PathLike, store: MediaStore, 
             f"<figure><video controls muted playsinline preload='none' width='320' "
             f"poster='data:image/jpeg;base64,{poster}' src='{html.escape(rel)}'></video>"
             f"<figcaption>{html.escape(_label(row))}<br><small>{html.escape(str(row['prompt'])[:80])}"
-            f"</small></figcaption></figure>")
+            f"</small></figcaption></figure>"
+        )
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
     table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.3g}")
     source = plots.source(df)
@@ -73,10 +104,10 @@ table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ border: 1px so
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="note">Data source: <b>{html.escape(source)}</b>.
-{"Videos and timings come from the offline simulator: they show the workflow, not WAN's output or the hosts' real latency. Costs are estimates from the catalog's dated, third-party price rows." if "sim" in source else ""}</p>
-<h2>Videos ({len(done)} of {len(df)} runs)</h2><div class="videos">{''.join(cards)}</div>
-<h2>Contact sheet</h2>{f'<img src="{sheet.name}" style="max-width:100%">' if sheet else '<p>no finished runs</p>'}
-<h2>Cost and latency</h2><div class="plots">{''.join(f'<img src="{f}">' for f in figures)}</div>
+{_SIM_NOTE if "sim" in source else ""}</p>
+<h2>Videos ({len(done)} of {len(df)} runs)</h2><div class="videos">{"".join(cards)}</div>
+<h2>Contact sheet</h2>{f'<img src="{sheet.name}" style="max-width:100%">' if sheet else "<p>no finished runs</p>"}
+<h2>Cost and latency</h2><div class="plots">{"".join(f'<img src="{f}">' for f in figures)}</div>
 <h2>Experiment log</h2>{table}
 </body></html>"""
     report = out / "report.html"

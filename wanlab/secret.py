@@ -1,9 +1,11 @@
 """The API key: read when used (not at import), masked everywhere it could be printed, scrubbed from
-log records."""
+log records while it is live (see KeyMask) — with no change to logging at import."""
+
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import weakref
 
 from .errors import ConfigError
@@ -20,23 +22,30 @@ class Secret:
         self._value = _clean(value, "api_key") if value else value
         self.env = env
         if value:
-            _REGISTRY.add(self)
+            _track(self)
+
+    def _current(self) -> str:
+        return self._value if self._value else _clean(os.environ.get(self.env or "", ""), f"${self.env}")
 
     def reveal(self) -> str:
-        value = self._value if self._value else _clean(os.environ.get(self.env or "", ""), f"${self.env}")
+        """The key itself, for the Authorization header only. Masking in log records follows it (KeyMask)."""
+        value = self._current()
         if value:
-            _REGISTRY.add(self)
+            _track(self)
         return value
+
+    def forget(self) -> None:
+        """Stop masking this key in log records (done anyway once the Secret is garbage-collected)."""
+        _REGISTRY.discard(self)
+        _detach_if_idle()
 
     def __bool__(self) -> bool:
         return bool(self.reveal())
 
     @property
     def masked(self) -> str:
-        value = self.reveal()
-        if not value:
-            return "<no key>"
-        return f"{value[:3]}…{value[-4:]}" if len(value) >= 16 else "…" * 3
+        value = self._current()
+        return _mask(value) if value else "<no key>"
 
     def __repr__(self) -> str:
         src = f" from ${self.env}" if self.env and not self._value else ""
@@ -48,7 +57,11 @@ class Secret:
         raise TypeError("wanlab.Secret cannot be pickled")
 
 
-_REGISTRY: "weakref.WeakSet[Secret]" = weakref.WeakSet()
+_REGISTRY: weakref.WeakSet[Secret] = weakref.WeakSet()
+
+
+def _mask(value: str) -> str:
+    return f"{value[:3]}…{value[-4:]}" if len(value) >= 16 else "…" * 3
 
 
 def _clean(value: str, where: str) -> str:
@@ -59,47 +72,134 @@ def _clean(value: str, where: str) -> str:
     bad = [c for c in value if ord(c) < 32 or ord(c) == 127 or c.isspace()]
     if bad:
         names = sorted({_CONTROL_NAMES.get(c, f"U+{ord(c):04X}") for c in bad})
-        raise ConfigError(f"{where} contains {', '.join(names)} inside it: an API key is one unbroken line. "
-                          f"Copy the key again (e.g. open(path).read().strip() keeps only its ends clean)")
+        raise ConfigError(
+            f"{where} contains {', '.join(names)} inside it: an API key is one unbroken line. "
+            f"Copy the key again (e.g. open(path).read().strip() keeps only its ends clean)"
+        )
     return value
 
 
 _CONTROL_NAMES = {"\n": "a line feed", "\r": "a carriage return", "\t": "a tab", " ": "a space", "\x00": "a NUL"}
 
 
+# -- masking live keys in log records -------------------------------------------------------------------
+
 _PREFIXES = ("wanlab", "httpx", "httpcore", "hpack", "uvicorn", "asyncio")
 
 
-def _scrub(record: logging.LogRecord) -> logging.LogRecord:
-    """Replace any live key in a record's message with its masked form. Installed as a record factory,
-    not a logger filter: filters do not see records propagated from child loggers."""
-    if not record.name.startswith(_PREFIXES) or not len(_REGISTRY):
-        return record
+class KeyMask(logging.Filter):
+    """Replaces every live key in a record of the watched loggers (`_PREFIXES`) with its masked form.
+
+    Where it sits, and why: a record factory would see every record, but it is one process-wide hook shared
+    by every library — replacing it (at import, as this module once did) changes everyone's records for
+    good. A filter on a logger is local, but it does not see records propagated from child loggers
+    (`wanlab._runner`, `httpcore.http11`, `hpack.hpack`), some of which are created after the key. Every
+    record that is printed or captured goes through a handler, though, and a handler runs its filters
+    before it formats. So this filter is added to the handlers that the watched loggers' records can reach
+    — their own and their ancestors' up to the root (while `propagate` holds), and `logging.lastResort` —
+    and only while a key is live:
+
+    * attached when a key is first used (a `Secret` made with a value, or one read from its environment
+      variable), and checked again each time a key is used (`Secret.reveal`, once per request), so a
+      handler added in between (`logging.basicConfig`, pytest's caplog) is covered before the next request;
+    * removed from every handler it was added to when the last `Secret` holding a key is garbage-collected
+      (or `Secret.forget()` is called).
+
+    `import wanlab` touches no logger, handler or factory. Records of other loggers pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_PREFIXES) and len(_REGISTRY):
+            _scrub(record)
+        return True
+
+
+_MASK = KeyMask("wanlab.secret")
+_ATTACHED: weakref.WeakSet[logging.Filterer] = weakref.WeakSet()
+_LOCK = threading.RLock()  # re-entered when a finalizer runs inside _attach (GC)
+
+
+def _scrub(record: logging.LogRecord) -> None:
+    """Replace any live key in the record's message, in place (later handlers see the masked record)."""
     try:
         msg = record.getMessage()
     except Exception:
-        return record
+        return
     changed = False
     for s in list(_REGISTRY):
-        value = s.reveal()
+        value = s._current()
         if value and value in msg:
-            msg = msg.replace(value, s.masked)
+            msg = msg.replace(value, _mask(value))
             changed = True
     if changed:
         record.msg, record.args = msg, None
-    return record
 
 
-def _install() -> None:
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "_wanlab_scrub", False):
-        return
-
-    def factory(*args, **kwargs):
-        return _scrub(previous(*args, **kwargs))
-
-    factory._wanlab_scrub = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
+_WATCHED: tuple[int, list[logging.Logger]] = (-1, [])
 
 
-_install()
+def _watched_loggers() -> list[logging.Logger]:
+    """The watched loggers that exist, re-listed only when a logger has been created since (a placeholder
+    that becomes a logger keeps the count, but it is reached as the parent of the one that made it)."""
+    global _WATCHED
+    registry = logging.Logger.manager.loggerDict
+    if _WATCHED[0] != len(registry):
+        _WATCHED = (
+            len(registry),
+            [
+                lg
+                for name, lg in list(registry.items())
+                if name.startswith(_PREFIXES) and isinstance(lg, logging.Logger)
+            ],
+        )
+    return _WATCHED[1]
+
+
+def _reachable_handlers() -> list[logging.Handler]:
+    """Handlers a record of a watched logger can be emitted by."""
+    found: dict[int, logging.Handler] = {}
+    seen: set[int] = set()
+    for lg in _watched_loggers():
+        node: logging.Logger | None = lg
+        while node is not None and id(node) not in seen:
+            seen.add(id(node))
+            for h in node.handlers:
+                found[id(h)] = h
+            node = node.parent if node.propagate else None
+    for h in logging.root.handlers:
+        found[id(h)] = h
+    if logging.lastResort is not None:
+        found[id(logging.lastResort)] = logging.lastResort
+    return list(found.values())
+
+
+def _any_live() -> bool:
+    """Is any key live? (Iterating a WeakSet yields live members only: a dying Secret's own finalizer
+    may run before the set drops it.)"""
+    return any(True for _ in _REGISTRY)
+
+
+def _attach() -> None:
+    with _LOCK:
+        if not _any_live():
+            return
+        for h in _reachable_handlers():
+            if _MASK not in h.filters:
+                h.addFilter(_MASK)
+                _ATTACHED.add(h)
+
+
+def _detach_if_idle() -> None:
+    with _LOCK:
+        if _any_live():
+            return
+        for h in list(_ATTACHED):
+            h.removeFilter(_MASK)
+        _ATTACHED.clear()
+
+
+def _track(secret: Secret) -> None:
+    """A key is live: remember it (weakly) and make sure the mask covers today's handlers."""
+    if secret not in _REGISTRY:
+        _REGISTRY.add(secret)
+        weakref.finalize(secret, _detach_if_idle).atexit = False
+    _attach()

@@ -1,15 +1,17 @@
 """Grids and seed studies: expand a base request over axes, price the grid before spending, run it under
 the host's limits (and a budget), and collect the runs as one tidy DataFrame."""
+
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from queue import Empty, Queue
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from . import checks
+from . import _arguments as arguments
 from .cost import Budget, BudgetExceeded, Estimate, total
 from .errors import ValidationError
 from .jobs import Job, JobEvent
@@ -22,25 +24,73 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a running sweep stands, as `Sweep.run(on_progress=...)` hooks receive it. `done` counts reused
+    runs too; `eta` is seconds (None until a run of this call has ended); `final` is True once, at the end,
+    with `stopped` saying why submitting stopped early ("" when it did not). `str()` is the one-line summary."""
+
+    done: int
+    failed: int
+    in_flight: int
+    total: int
+    spent: float
+    eta: float | None
+    reused: int = 0
+    elapsed: float = 0.0
+    stopped: str = ""
+    final: bool = False
+
+    def __str__(self) -> str:
+        eta = "—" if self.eta is None else f"{self.eta:.0f} s"
+        text = (
+            f"{self.done}/{self.total} done, {self.failed} failed, {self.in_flight} in flight, "
+            f"spent {self.spent:.2f}, ETA {eta}"
+        )
+        return text + (f" — stopped: {self.stopped}" if self.stopped else "")
+
+
+def _progress(
+    jobs: list[Job | None], total: int, reused: int, spent: float, t0: float, stopped: str = "", final: bool = False
+) -> SweepProgress:
+    done = sum(1 for j in jobs if j is not None and j.done) + reused
+    failed = sum(1 for j in jobs if j is not None and j.done and j.status is not Status.SUCCEEDED)
+    flying = sum(1 for j in jobs if j is not None and not j.done)
+    elapsed = time.monotonic() - t0
+    eta = elapsed / (done - reused) * (total - done) if done > reused else None
+    return SweepProgress(done, failed, flying, total, spent, eta, reused, elapsed, stopped, final)
+
+
+def _progress_hook(
+    progress: bool, on_progress: Callable[[SweepProgress], Any] | None
+) -> Callable[[SweepProgress], Any] | None:
+    """The caller's hook; else, with `progress`, the notebook bar / stderr line (imported only then)."""
+    if on_progress is not None or not progress:
+        return on_progress
+    from .ui.progress import ProgressDisplay
+
+    return ProgressDisplay()
+
+
 class Sweep:
     """`lab.sweep(T2V("…", seed=1), resolution=["720P", "1080P"], duration=[2, 5], seed=[1, 2, 3])`.
 
     Every combination is built (and validated) at once, so a bad cell fails before anything is spent.
     Runs already in the log with the same request and seed are reused unless `reuse=False`."""
 
-    def __init__(self, lab: "Lab", base: Request, *, study: str | None = None, reuse: bool = True,
-                 **axes: Sequence[Any]):
-        axes = checks.sweep_axes(base, axes, study=study, reuse=reuse)   # field names, non-empty value lists
+    def __init__(self, lab: Lab, base: Request, *, study: str | None = None, reuse: bool = True, **axes: Sequence[Any]):
+        checked = arguments.sweep_axes(base, axes, study=study, reuse=reuse)  # field names, non-empty value lists
         self.lab = lab
         self.base = base
         self.study = study or f"sweep-{uuid.uuid4().hex[:8]}"
         self.reuse = reuse
-        for name, values in axes.items():
+        for name, values in checked.items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
                 raise ValidationError(f"sweep axis {name}={values!r}: give a non-empty list of values")
-        self.axes = {k: list(v) for k, v in axes.items()}
-        self.cells: list[dict[str, Any]] = [dict(zip(self.axes, combo))
-                                            for combo in itertools.product(*self.axes.values())]
+        self.axes = {k: list(v) for k, v in checked.items()}
+        self.cells: list[dict[str, Any]] = [
+            dict(zip(self.axes, combo, strict=True)) for combo in itertools.product(*self.axes.values())
+        ]
         self.requests: list[Request] = []
         for cell in self.cells:
             try:
@@ -67,9 +117,10 @@ class Sweep:
         found: dict[int, str] = {}
         for i, req in enumerate(self.requests):
             if req.seed is None:
-                continue       # without a seed a rerun is a new sample, not the same run
-            rows = self.lab.log.rows("fingerprint = ? AND status = 'SUCCEEDED' AND protocol = ? AND host = ?",
-                                     [req.fingerprint(), self.lab.protocol, self.lab.host])
+                continue  # without a seed a rerun is a new sample, not the same run
+            rows = self.lab.log.rows(
+                fingerprint=req.fingerprint(), status="SUCCEEDED", protocol=self.lab.protocol, host=self.lab.host
+            )
             if rows:
                 found[i] = rows[-1]["run_id"]
         return found
@@ -81,88 +132,118 @@ class Sweep:
         return total(self.lab.estimate(r) for r in todo) if todo else Estimate(0.0, "", 0.0, "all reused", 0)
 
     # -- spending --------------------------------------------------------------------------------
-    def run(self, budget: float | None = None, max_concurrency: int | None = None, progress: bool = True,
-            timeout: float | None = None) -> "Sweep":
+    def run(
+        self,
+        budget: float | None = None,
+        max_concurrency: int | None = None,
+        progress: bool = True,
+        timeout: float | None = None,
+        *,
+        on_progress: Callable[[SweepProgress], Any] | None = None,
+    ) -> Sweep:
         """Submit the grid and wait for it. At most `max_concurrency` of this sweep's jobs are in flight
         (the Lab's host limits still apply); with `budget`, nothing starts that the estimate says would
         pass it, and submitting stops once actual spend reaches it. An interrupt stops submitting; jobs
-        already sent are cancelled on the host where it can; those it would not cancel are still downloaded."""
-        budget, max_concurrency, timeout = checks.sweep_run_arguments(budget, max_concurrency, timeout, progress)
+        already sent are cancelled on the host where it can; those it would not cancel are still downloaded.
+
+        `on_progress(p)` receives a `SweepProgress` on this thread: at the start, after every event (at
+        least once a second) and once at the end (`p.final`). Without it, `progress=True` shows a bar in a
+        notebook (a line on stderr elsewhere); `progress=False` shows nothing."""
+        budget, max_concurrency, timeout = arguments.sweep_run_arguments(
+            budget, max_concurrency, timeout, progress, on_progress
+        )
         reused = self._reusable()
         for i, run_id in reused.items():
             self.run_ids[i] = run_id
         queue = [i for i in range(len(self)) if i not in reused]
         limit = max_concurrency or self.lab.client.limits.concurrent_jobs
         guard = Budget(budget)
-        bar = _Progress(len(self), len(reused), progress)
-        events: "Queue[tuple[str, int]]" = Queue()
-        on_host: set[int] = set()       # submitted, not yet DOWNLOADING: what max_concurrency counts
+        hook = _progress_hook(progress, on_progress)
+        t0 = time.monotonic()
+
+        def report(stopped: str = "", final: bool = False) -> None:
+            if hook is not None:
+                hook(_progress(self.jobs, len(self), len(reused), guard.spent, t0, stopped, final))
+
+        report()
+        events: Queue[tuple[str, int]] = Queue()
+        on_host: set[int] = set()  # submitted, not yet DOWNLOADING: what max_concurrency counts
         unfinished: set[int] = set()
         deadline = None if timeout is None else time.monotonic() + timeout
         stopped = ""
 
         def watch(i: int) -> Callable[[Job, JobEvent], None]:
-            def on_event(job: Job, ev: JobEvent) -> None:     # on the Lab's loop thread: only enqueue
+            def on_event(job: Job, ev: JobEvent) -> None:  # on the Lab's loop thread: only enqueue
                 if ev.kind == "status" and (job.status is Status.DOWNLOADING or job.status.terminal):
                     events.put(("slot", i))
+
             return on_event
+
+        def finished(i: int) -> Callable[[Job], None]:
+            return lambda _j: events.put(("done", i))
 
         try:
             while queue or unfinished:
                 while queue and len(on_host) < limit and not stopped:
                     i = queue[0]
                     try:
-                        job = self.lab.submit(self.requests[i], study=self.study, budget=guard,
-                                              tags={"sweep_cell": self.cells[i]})
+                        job = self.lab.submit(
+                            self.requests[i], study=self.study, budget=guard, tags={"sweep_cell": self.cells[i]}
+                        )
                     except BudgetExceeded as exc:
-                        if not unfinished:       # nothing left to free up room: the budget is spent
+                        if not unfinished:  # nothing left to free up room: the budget is spent
                             stopped = str(exc)
-                        break                    # else wait: actual costs may come in under the estimates
+                        break  # else wait: actual costs may come in under the estimates
                     queue.pop(0)
                     self.jobs[i], self.run_ids[i] = job, job.id
                     on_host.add(i)
                     unfinished.add(i)
                     job.observe(watch(i))
-                    job._done.add_done_callback(lambda _f, i=i: events.put(("done", i)))
+                    job.add_done_callback(finished(i))
                 if stopped and not unfinished:
                     break
                 try:
                     kind, i = events.get(timeout=1.0)
-                    on_host.discard(i)           # a downloading job no longer holds a host slot
+                    on_host.discard(i)  # a downloading job no longer holds a host slot
                     if kind == "done":
                         unfinished.discard(i)
                 except Empty:
                     pass
-                bar.update(self.jobs, guard.spent)
+                report()
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"sweep {self.study} not done after {timeout} s; {len(unfinished)} jobs "
-                                       f"still running (they stay in the log)")
+                    raise TimeoutError(
+                        f"sweep {self.study} not done after {timeout} s; {len(unfinished)} jobs "
+                        f"still running (they stay in the log)"
+                    )
         except KeyboardInterrupt:
             # the stop button stops paying: cancel what the host can still cancel; the rest is downloaded
             stopped = "interrupted: unfinished runs cancelled where the host could"
-            for job in self.jobs:
-                if job is not None and not job.done:
-                    job.cancel()
+            for sent in self.jobs:
+                if sent is not None and not sent.done:
+                    sent.cancel()
             raise
         finally:
-            bar.close(self.jobs, guard.spent, stopped)
+            report(stopped, final=True)
         self.stopped = stopped
         return self
 
     # -- results ---------------------------------------------------------------------------------
     @property
-    def df(self) -> "pd.DataFrame":
+    def df(self) -> pd.DataFrame:
         """One row per cell: the axis values, then the run's log columns."""
         import pandas as pd
 
         ids = [r for r in self.run_ids if r]
-        marks = ", ".join("?" * len(ids))
-        runs = self.lab.log.frame(f"run_id IN ({marks})", ids) if ids else self.lab.log.frame("0")
-        cells = pd.DataFrame([{**{f"cell_{k}": v for k, v in c.items()}, "run_id": rid}
-                              for c, rid in zip(self.cells, self.run_ids)])
+        runs = self.lab.log.frame(run_id=ids)
+        cells = pd.DataFrame(
+            [
+                {**{f"cell_{k}": v for k, v in c.items()}, "run_id": rid}
+                for c, rid in zip(self.cells, self.run_ids, strict=True)
+            ]
+        )
         cells["run_id"] = cells["run_id"].astype("string")
         out = cells.merge(runs, on="run_id", how="left")
-        out["reused"] = [rid is not None and (job is None) for rid, job in zip(self.run_ids, self.jobs)]
+        out["reused"] = [rid is not None and (job is None) for rid, job in zip(self.run_ids, self.jobs, strict=True)]
         return out
 
     def show(self, by: str | None = None, **kwargs: Any) -> Any:
@@ -177,60 +258,7 @@ class Sweep:
         counts = df["status"].value_counts(dropna=False).to_dict() if len(df) else {}
         summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
         cols = [c for c in df.columns if c.startswith("cell_")] + ["status", "latency_s", "cost", "currency"]
-        from .ui.video import sweep_html
+        from ._views import sweep_html
 
         table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}")
         return f"<div><b>{html.escape(repr(self))}</b><br>{html.escape(summary)}{table}</div>" + sweep_html(self)
-
-
-class _Progress:
-    """done / failed / in flight / spend / ETA: an ipywidgets bar in a kernel, a line on stderr elsewhere."""
-
-    def __init__(self, total: int, reused: int, enabled: bool):
-        self.total, self.reused, self.enabled = total, reused, enabled
-        self.t0 = time.monotonic()
-        self.widget = None
-        self._last = 0.0
-        if enabled and "ipykernel" in sys.modules:
-            try:
-                import ipywidgets as w
-                from IPython.display import display
-
-                self.bar = w.IntProgress(min=0, max=max(total, 1), value=reused, description="sweep")
-                self.label = w.HTML()
-                self.widget = w.HBox([self.bar, self.label])
-                display(self.widget)
-            except ImportError:
-                self.widget = None
-
-    def _text(self, jobs: list[Job | None], spent: float) -> tuple[int, str]:
-        done = sum(1 for j in jobs if j is not None and j.done) + self.reused
-        failed = sum(1 for j in jobs if j is not None and j.done and j.status is not Status.SUCCEEDED)
-        flying = sum(1 for j in jobs if j is not None and not j.done)
-        elapsed = time.monotonic() - self.t0
-        started = max(1, done - self.reused)
-        eta = elapsed / started * (self.total - done) if done > self.reused else float("nan")
-        eta_s = "—" if eta != eta else f"{eta:.0f} s"
-        return done, (f"{done}/{self.total} done, {failed} failed, {flying} in flight, spent {spent:.2f}, "
-                      f"ETA {eta_s}")
-
-    def update(self, jobs: list[Job | None], spent: float) -> None:
-        if not self.enabled:
-            return
-        done, text = self._text(jobs, spent)
-        if self.widget is not None:
-            self.bar.value, self.label.value = done, text
-        elif time.monotonic() - self._last > 2.0:
-            self._last = time.monotonic()
-            tty = sys.stderr.isatty()
-            print(f"\r{text}" if tty else text, end="" if tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self, jobs: list[Job | None], spent: float, stopped: str) -> None:
-        if not self.enabled:
-            return
-        _, text = self._text(jobs, spent)
-        text += f" — stopped: {stopped}" if stopped else ""
-        if self.widget is not None:
-            self.label.value = text
-        else:
-            print(f"\r{text}" if sys.stderr.isatty() else text, file=sys.stderr, flush=True)

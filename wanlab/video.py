@@ -1,47 +1,82 @@
-"""Checking a downloaded video: is it a playable MP4, and what is in it (PyAV)."""
+"""Reading MP4s on the client side, in one place: what is in a video (PyAV), for an input before it is
+uploaded (`inputs.py`, from bytes) and for a download before it is kept (`probe_file`, from a path)."""
+
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from typing import Any
 
 
-def probe_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Width, height, fps, frames, duration, codec and sha256 of an MP4; ValueError when it is not a
-    complete, playable MP4 (every packet the index lists must be present, and the first frame decode)."""
+def probe(source: str | os.PathLike | bytes, *, complete: bool = False) -> dict[str, Any]:
+    """Container `format` name, `width`, `height`, `fps`, `duration` (s) and `codec` of the first video
+    stream of a file given as a path or as bytes; ValueError when it does not open as a video.
+
+    `complete=True` also demuxes every packet (cheap: no decoding) and decodes the first frame, adding
+    `frames`: a cut or corrupt file fails (packets missing against the index, or a first frame that does
+    not decode). Without it only the header is read — enough to check an input's size and length."""
     import av
 
+    target = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        with av.open(target, "r") as container:
+            stream = container.streams.video[0]
+            cc = stream.codec_context
+            fps = float(stream.average_rate) if stream.average_rate else 0.0
+            info: dict[str, Any] = {
+                "format": container.format.name,
+                "width": cc.width,
+                "height": cc.height,
+                "fps": round(fps, 3),
+                "codec": cc.name,
+            }
+            frames = None
+            if complete:
+                frames = _check_packets(container, stream)
+                info["frames"] = frames
+            if container.duration:
+                duration = float(container.duration) / 1e6
+            elif stream.duration:
+                assert stream.time_base is not None  # a demuxed stream always has one
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = frames / fps if frames and fps else 0.0
+            info["duration"] = round(duration, 3)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    return info
+
+
+def _check_packets(container: Any, stream: Any) -> int:
+    """Count the stream's packets and make sure the first frame decodes; ValueError when the file is cut."""
+    frames, decoded = 0, False
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        frames += 1
+        if not decoded:
+            decoded = bool(packet.decode())
+    if stream.frames and frames < stream.frames:
+        raise ValueError(f"{frames} of {stream.frames} frames present: the file is cut short")
+    if not decoded and frames:
+        for _ in container.decode(stream):  # the decoder may need a few packets first
+            decoded = True
+            break
+    return frames
+
+
+def probe_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Width, height, fps, frames, duration, codec and sha256 of a downloaded MP4; ValueError when it is
+    not a complete, playable MP4 (every packet the index lists must be present, and the first frame decode)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    try:
-        with av.open(str(path)) as container:
-            if "mp4" not in container.format.name:
-                raise ValueError(f"container is {container.format.name}, not MP4")
-            stream = container.streams.video[0]
-            cc = stream.codec_context
-            # Demux every packet (cheap: no decoding) and decode only the first frame: a cut or corrupt
-            # file shows as missing packets against the index, or as a first frame that does not decode.
-            frames, decoded = 0, False
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                frames += 1
-                if not decoded:
-                    decoded = bool(packet.decode())
-            if stream.frames and frames < stream.frames:
-                raise ValueError(f"{frames} of {stream.frames} frames present: the file is cut short")
-            if not decoded and frames:
-                for _ in container.decode(stream):     # the decoder may need a few packets first
-                    decoded = True
-                    break
-            fps = float(stream.average_rate) if stream.average_rate else 0.0
-            duration = (float(container.duration) / 1e6) if container.duration else (frames / fps if fps else 0.0)
-            info = {"width": cc.width, "height": cc.height, "fps": round(fps, 3), "frames": frames,
-                    "duration": round(duration, 3), "codec": cc.name}
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise ValueError(str(exc)) from None
+    info = probe(path, complete=True)
+    fmt = info.pop("format")
+    if "mp4" not in fmt:
+        raise ValueError(f"container is {fmt}, not MP4")
     if info["frames"] == 0:
         raise ValueError("no decodable video frames")
     info["sha256"] = h.hexdigest()

@@ -1,5 +1,6 @@
 """Wire protocols, one module per host. Pure: a request goes in, an HttpRequest comes out; a response
 goes in, a TaskSnapshot (or a typed ApiError) comes out."""
+
 from __future__ import annotations
 
 from ..errors import ConfigError
@@ -18,5 +19,14 @@ def make_provider(name: str, region: str | None = None, base_url: str | None = N
     raise ConfigError(f"provider={name!r} is not a host wanlab speaks; use 'dashscope', 'wavespeed' or 'sim'")
 
 
-__all__ = ["DashScope", "WaveSpeed", "make_provider", "HttpRequest", "HttpResponse", "ListedTask", "Provider",
-           "Status", "TaskSnapshot"]
+__all__ = [
+    "DashScope",
+    "WaveSpeed",
+    "make_provider",
+    "HttpRequest",
+    "HttpResponse",
+    "ListedTask",
+    "Provider",
+    "Status",
+    "TaskSnapshot",
+]

@@ -1,39 +1,19 @@
 """The shapes every wire protocol maps onto: an HTTP request to send, a response received, and the
 normalised task snapshot. Sans-I/O: nothing here opens a socket."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Generator, Mapping, Protocol
+from typing import Any, Protocol
 
 from ..catalog import ModelSpec
 from ..errors import ApiError, AuthError, NotFound, RateLimited, ServerError
 from ..inputs import Media
+from ..jobs import Status
 from ..requests import Request
 from ..retry import parse_retry_after
-
-
-class Status(str, Enum):
-    """A job's state. The host reports the six from PENDING on; QUEUED (waiting for a local slot),
-    SUBMITTING and DOWNLOADING are wanlab's own."""
-
-    QUEUED = "QUEUED"
-    SUBMITTING = "SUBMITTING"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELED = "CANCELED"
-    UNKNOWN = "UNKNOWN"
-    DOWNLOADING = "DOWNLOADING"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.UNKNOWN)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -43,11 +23,11 @@ class HttpRequest:
 
     method: str
     url: str
-    route: str                                  # submit | query | cancel | list | upload | download
+    route: str  # submit | query | cancel | list | upload | download
     headers: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
     params: Mapping[str, Any] | None = None
-    data: Mapping[str, str] | None = None       # form fields (multipart with `files`)
+    data: Mapping[str, str] | None = None  # form fields (multipart with `files`)
     files: Mapping[str, tuple[str, bytes, str]] | None = None
     content: bytes | None = None
     auth: bool = True
@@ -150,8 +130,9 @@ class Provider(Protocol):
     def error(self, resp: HttpResponse, route: str) -> ApiError: ...
 
 
-def typed_error(status: int, message: str, *, host: str, code: str = "", request_id: str = "",
-                retry_after: str | None = None) -> ApiError:
+def typed_error(
+    status: int, message: str, *, host: str, code: str = "", request_id: str = "", retry_after: str | None = None
+) -> ApiError:
     """The ApiError subclass for an HTTP status."""
     cls: type[ApiError] = ApiError
     if status in (401, 403):
@@ -162,5 +143,6 @@ def typed_error(status: int, message: str, *, host: str, code: str = "", request
         cls = RateLimited
     elif status >= 500:
         cls = ServerError
-    return cls(message, host=host, status=status, code=code, request_id=request_id,
-               retry_after=parse_retry_after(retry_after))
+    return cls(
+        message, host=host, status=status, code=code, request_id=request_id, retry_after=parse_retry_after(retry_after)
+    )

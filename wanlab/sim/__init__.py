@@ -5,7 +5,9 @@
         ...   # point an SDK at sim.dashscope_url() or sim.wavespeed_url
 
 See docs/SIM.md for the fault grammar and what is faithful to the hosts."""
-from .faults import GRAMMAR as FAULT_GRAMMAR, Fault, FaultPlan
+
+from .faults import GRAMMAR as FAULT_GRAMMAR
+from .faults import Fault, FaultPlan
 from .server import SimServer
 from .settings import SimSettings
 

@@ -2,6 +2,7 @@
 
 Routes are classified before dispatch (route name + host) so that faults and stats see every request,
 including those the fault layer answers instead of the handler."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,18 +12,23 @@ import re
 import socket
 import struct
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Awaitable, Callable
+from typing import TypedDict
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from . import control, files_routes
+from .dashscope_routes import DashScopeRoutes
 from .engine import Engine, Task
+from .errors import host_error, not_found
 from .faults import HTTP_KINDS, FaultPlan
-from .media import Resolver
+from .fetch import Resolver
 from .settings import SimSettings
 from .store import BlobStore
+from .wavespeed_routes import WaveSpeedRoutes
 
 Handler = Callable[["SimApp", Request, dict], Awaitable[Response]]
 
@@ -30,46 +36,7 @@ DS_REGIONS = ("singapore", "beijing", "virginia")
 _DS = re.compile(r"^/(?:(singapore|beijing|virginia)/)?api/v1(/.*)$")
 
 
-# ---- host error bodies -----------------------------------------------------------------------------
-def request_id() -> str:
-    return str(uuid.uuid4())
-
-
-def ds_error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"request_id": request_id(), "code": code, "message": message}, status_code=status,
-                        headers=headers)
-
-
-def ws_error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    # WaveSpeed's error envelope for non-200 answers is [unverified]: the success envelope's shape.
-    return JSONResponse({"code": status, "message": message, "data": None}, status_code=status, headers=headers)
-
-
-_FAULT_TEXT = {
-    "dashscope": {
-        429: ("Throttling.RateQuota", "Requests rate limit exceeded, please try again later."),
-        500: ("InternalError", "An internal error has occured, please try again later or contact service support."),
-        502: ("InternalError", "Bad gateway, please try again later."),
-        503: ("ServiceUnavailable", "Service is temporarily unavailable, please try again later."),
-    },
-    "wavespeed": {
-        429: (None, "Too many requests, please try again later."),
-        500: (None, "Internal server error"),
-        502: (None, "Bad gateway"),
-        503: (None, "Service unavailable"),
-    },
-}
-
-
-def host_error(host: str, status: int, headers: dict | None = None) -> Response:
-    code, msg = _FAULT_TEXT.get(host, _FAULT_TEXT["dashscope"])[status]
-    if host == "wavespeed":
-        return ws_error(status, msg, headers)
-    if host == "dashscope":
-        return ds_error(status, code, msg, headers)
-    return Response(msg, status_code=status, headers=headers, media_type="text/plain")
-
-
+# ---- fault answers --------------------------------------------------------------------------------
 def retry_after_value(arg: str | None, wall_now: float) -> str:
     if arg and arg.startswith("date:"):
         return formatdate(wall_now + float(arg[5:]), usegmt=True)
@@ -79,15 +46,20 @@ def retry_after_value(arg: str | None, wall_now: float) -> str:
 # ---- the app ---------------------------------------------------------------------------------------
 @dataclass
 class Routed:
-    route: str      # submit | query | cancel | list | upload | download | sim | other
-    host: str       # dashscope | wavespeed | files | sim | other
+    route: str  # submit | query | cancel | list | upload | download | sim | other
+    host: str  # dashscope | wavespeed | files | sim | other
     handler: Handler | None
     params: dict
 
 
 class SimApp:
-    def __init__(self, settings: SimSettings, faults: FaultPlan | None = None, keys: list[str] | None = None,
-                 key_regions: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: SimSettings,
+        faults: FaultPlan | None = None,
+        keys: list[str] | None = None,
+        key_regions: dict[str, str] | None = None,
+    ):
         self.settings = settings
         self.faults = faults or FaultPlan(seed=settings.seed)
         self.store = BlobStore(settings.storage)
@@ -99,14 +71,10 @@ class SimApp:
         if bad:
             raise ValueError(f"key_regions values must be one of {', '.join(DS_REGIONS)}; got {', '.join(bad)}")
         self.secret = hashlib.sha256(f"wanlab-sim:{settings.seed}:{uuid.uuid4()}".encode()).digest()
-        self.public_url = ""          # set by SimServer once bound
+        self.public_url = ""  # set by SimServer once bound
         self.log: Callable[[str], None] = lambda msg: None
-        from .dashscope_routes import DashScopeRoutes
-        from .wavespeed_routes import WaveSpeedRoutes
-        from . import files_routes
         self.ds = DashScopeRoutes(self)
         self.ws = WaveSpeedRoutes(self)
-        self.files = files_routes
 
     # -- helpers used by the host routes --
     def base_url(self, request: Request | None) -> str:
@@ -126,8 +94,12 @@ class SimApp:
         return frozenset(h for h in hosts if h)
 
     def resolver(self, request: Request, strict: bool | None = None) -> Resolver:
-        return Resolver(self.store, self.own_hosts(request),
-                        self.settings.strict_media if strict is None else strict, self.engine.clock.sim())
+        return Resolver(
+            self.store,
+            self.own_hosts(request),
+            self.settings.strict_media if strict is None else strict,
+            self.engine.clock.sim(),
+        )
 
     def sign(self, name: str, expires: int) -> str:
         return hmac.new(self.secret, f"{name}\n{expires}".encode(), hashlib.sha256).hexdigest()[:40]
@@ -137,8 +109,10 @@ class SimApp:
         name = task.video_name or ""
         if task.host == "dashscope":
             expires = int((task.end_wall or self.engine.clock.wall()) + self.settings.ttl_s)
-            return (f"{base}/_files/{name}?Expires={expires}&OSSAccessKeyId=LTAI5tSimWanlabOffline"
-                    f"&Signature={self.sign(name, expires)}")
+            return (
+                f"{base}/_files/{name}?Expires={expires}&OSSAccessKeyId=LTAI5tSimWanlabOffline"
+                f"&Signature={self.sign(name, expires)}"
+            )
         return f"{base}/_files/{name}"
 
     def auth(self, request: Request) -> tuple[str | None, str | None]:
@@ -159,24 +133,24 @@ class SimApp:
             sub = m.group(2)
             p = {"region": region}
             if method == "POST" and re.fullmatch(r"/services/aigc/[\w.-]+/video-synthesis/?", sub):
-                return Routed("submit", "dashscope", self.ds.submit, p)
+                return Routed("submit", "dashscope", self.ds.tasks.submit, p)
             t = re.fullmatch(r"/tasks/([^/]+)/cancel/?", sub)
             if t and method == "POST":
-                return Routed("cancel", "dashscope", self.ds.cancel, p | {"task_id": t.group(1)})
+                return Routed("cancel", "dashscope", self.ds.tasks.cancel, p | {"task_id": t.group(1)})
             t = re.fullmatch(r"/tasks/([^/]+)/?", sub)
             if t and method == "GET":
-                return Routed("query", "dashscope", self.ds.query, p | {"task_id": t.group(1)})
+                return Routed("query", "dashscope", self.ds.tasks.query, p | {"task_id": t.group(1)})
             if re.fullmatch(r"/tasks/?", sub) and method == "GET":
-                return Routed("list", "dashscope", self.ds.list, p)
+                return Routed("list", "dashscope", self.ds.tasks.list, p)
             if re.fullmatch(r"/uploads/?", sub) and method == "GET":
-                return Routed("upload", "dashscope", self.ds.get_policy, p)
+                return Routed("upload", "dashscope", self.ds.uploads.get_policy, p)
             return Routed("other", "dashscope", None, p)
         if path.startswith("/_oss"):
             if method == "POST":
-                return Routed("upload", "dashscope", self.ds.oss_post, {})
+                return Routed("upload", "dashscope", self.ds.uploads.oss_post, {})
             return Routed("other", "dashscope", None, {})
         if path.startswith("/api/v3/"):
-            sub = path[len("/api/v3/"):]
+            sub = path[len("/api/v3/") :]
             if method == "POST" and sub.rstrip("/") == "media/uploads":
                 return Routed("upload", "wavespeed", self.ws.create_upload, {})
             if method == "POST" and sub.rstrip("/") == "media/upload/binary":
@@ -195,10 +169,14 @@ class SimApp:
             return Routed("other", "wavespeed", None, {})
         if path.startswith(("/_files/", "/_media/")) and method in ("GET", "HEAD"):
             space, name = path[1:].split("/", 1)
-            return Routed("download", "files", self.files.serve,
-                          {"space": "files" if space == "_files" else "media", "name": name})
+            return Routed(
+                "download",
+                "files",
+                files_routes.serve,
+                {"space": "files" if space == "_files" else "media", "name": name},
+            )
         if path.startswith("/_sim/"):
-            return Routed("sim", "sim", self.files.sim_endpoint, {"what": path[len("/_sim/"):].strip("/")})
+            return Routed("sim", "sim", control.sim_endpoint, {"what": path[len("/_sim/") :].strip("/")})
         return Routed("other", "other", None, {})
 
     # -- ASGI --
@@ -219,8 +197,11 @@ class SimApp:
             self.engine.requests[routed.route] += 1
         fault = None
         if routed.route not in ("sim", "other"):
-            kinds = HTTP_KINDS + (("accept_reset",) if routed.route == "submit" else ()) + (
-                ("truncate",) if routed.route == "download" else ())
+            kinds = (
+                HTTP_KINDS
+                + (("accept_reset",) if routed.route == "submit" else ())
+                + (("truncate",) if routed.route == "download" else ())
+            )
             fault = self.faults.pick(routed.route, kinds)
         transport = _transport_of(send)
         if fault is not None:
@@ -237,8 +218,10 @@ class SimApp:
                 await host_error(routed.host, int(kind), headers)(scope, receive, send)
                 return
             if kind == "accept_reset":
+
                 async def swallow(message) -> None:
                     return None
+
                 await self._dispatch(routed, scope, receive, swallow)
                 await _drop(transport)
                 return
@@ -251,12 +234,7 @@ class SimApp:
     async def _dispatch(self, routed: Routed, scope, receive, send) -> None:
         request = Request(scope, receive)
         if routed.handler is None:
-            if routed.host == "wavespeed":
-                response: Response = ws_error(404, "Not Found")
-            elif routed.host == "dashscope":
-                response = ds_error(404, "NotFound", f"Path {scope['path']} not found.")
-            else:
-                response = Response("Not Found", status_code=404, media_type="text/plain")
+            response = not_found(routed.host, scope["path"])
         else:
             response = await routed.handler(self, request, routed.params)
         await response(scope, receive, send)
@@ -301,12 +279,19 @@ def _delayed(send, seconds: float):
             state["waited"] = True
             await asyncio.sleep(seconds)
         await send(message)
+
     return wrapped
+
+
+class _TruncationState(TypedDict):
+    total: int | None  # the announced Content-Length, once the response starts
+    sent: int
+    cut: bool
 
 
 def _truncating(send, fraction: float, transport):
     """Announce the full Content-Length, send `fraction` of the body, then cut the connection."""
-    state = {"total": None, "sent": 0, "cut": False}
+    state: _TruncationState = {"total": None, "sent": 0, "cut": False}
 
     async def wrapped(message) -> None:
         if state["cut"]:
@@ -333,7 +318,7 @@ def _truncating(send, fraction: float, transport):
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             state["cut"] = True
-            await asyncio.sleep(0.01)   # let the partial body leave before the reset
+            await asyncio.sleep(0.01)  # let the partial body leave before the reset
             if transport is None:
                 raise ConnectionResetError("wanlab sim: download truncated (fault)")
             transport.abort()
@@ -341,4 +326,5 @@ def _truncating(send, fraction: float, transport):
                 await asyncio.sleep(0)
             return
         await send(message)
+
     return wrapped

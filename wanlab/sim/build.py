@@ -1,33 +1,84 @@
 """Host-neutral task building: a parsed request (mode, sizes, media bytes) becomes an engine Task with
-its latency draws, seed and RenderSpec."""
+its latency draws, seed and RenderSpec. Also the request rules both hosts share, each worded by the
+host's route module: typed field readers and the allowed durations."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..catalog import RATIOS, SIZES, ModelSpec, output_size
 from .engine import Engine, Task
-from .media import MediaUnreachable, Resolver, image_aspect, is_video, video_info
+from .fetch import MediaUnreachable, Resolver, image_aspect, is_video, video_info
 
 
 class Invalid(Exception):
     """A request the host refuses at submit (400)."""
 
 
+class FieldReader:
+    """Typed fields of a submit body, read the same way for both hosts; `refusal(name, expected)` words
+    the 400 in the host's own style."""
+
+    def __init__(self, refusal: Callable[[str, str], str]):
+        self.refusal = refusal
+
+    def integer(self, value, name: str) -> int:
+        # bool is an int to Python, not to the hosts; floats must be whole (int(2.7) would silently be 2)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise Invalid(self.refusal(name, "an integer"))
+        try:
+            number = float(value)
+        except ValueError:
+            raise Invalid(self.refusal(name, "an integer")) from None
+        if not number.is_integer():
+            raise Invalid(self.refusal(name, "an integer"))
+        return int(number)
+
+    def url(self, value, name: str) -> str | None:
+        """A media URL field: absent/empty (None) or a string; anything else is the client's error."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise Invalid(self.refusal(name, "a URL string"))
+        return value
+
+    def urls(self, value, name: str) -> list[str]:
+        if value is None or value == "":
+            return []
+        if not isinstance(value, list):
+            raise Invalid(self.refusal(name, "a list of URL strings"))
+        return [u for k, v in enumerate(value) if (u := self.url(v, f"{name}[{k}]")) is not None]
+
+
 @dataclass
 class Parsed:
     model: ModelSpec
-    mode: str                                   # render mode
+    mode: str  # render mode
     prompt: str
     resolution: str
-    ratio: str | None                           # None: follow the input's aspect
-    duration: float | None                      # None: host default
+    ratio: str | None  # None: follow the input's aspect
+    duration: float | None  # None: host default
     seed: int | None
-    images: list[str] = field(default_factory=list)     # URLs, in RenderSpec order
+    images: list[str] = field(default_factory=list)  # URLs, in RenderSpec order
     videos: list[str] = field(default_factory=list)
-    aspect_from: str | None = None              # "image0" | "video0": output follows that input's aspect
-    size: tuple[int, int] | None = None         # legacy explicit W*H
-    missing: str | None = None                  # a required field absent: accepted, then FAILED [2nd]
-    edit_whole: bool = False                    # edit with duration 0 = the whole input video
+    aspect_from: str | None = None  # "image0" | "video0": output follows that input's aspect
+    size: tuple[int, int] | None = None  # legacy explicit W*H
+    missing: str | None = None  # a required field absent: accepted, then FAILED [2nd]
+    edit_whole: bool = False  # edit with duration 0 = the whole input video
+
+
+def settle_duration(parsed: Parsed, has_video: bool, refusal: Callable[[str, float, tuple[int, ...]], str]) -> Parsed:
+    """An asked duration must be one the model makes (`refusal(model id, duration, allowed)` words the
+    400 the host's way); with none asked, a model that cannot make 5 s gets its shortest."""
+    spec, duration = parsed.model, parsed.duration
+    if duration is not None and not parsed.edit_whole:
+        allowed = spec.duration_range(has_video)
+        if duration not in allowed:
+            raise Invalid(refusal(spec.id, duration, allowed))
+    elif duration is None and 5 not in spec.durations:
+        parsed.duration = float(spec.durations[0])
+    return parsed
 
 
 def ratio_label(width: int, height: int) -> str:
@@ -47,8 +98,18 @@ def size_resolution(size: str, model: ModelSpec) -> tuple[str, tuple[int, int]]:
     raise Invalid(f"The size {size} is not supported by {model.id}; supported sizes: {allowed}.")
 
 
-def build_task(engine: Engine, parsed: Parsed, resolver: Resolver, *, host: str, key_fp: str, region: str,
-               label: str, fps: int, unreachable: tuple[str, str]) -> Task:
+def build_task(
+    engine: Engine,
+    parsed: Parsed,
+    resolver: Resolver,
+    *,
+    host: str,
+    key_fp: str,
+    region: str,
+    label: str,
+    fps: int,
+    unreachable: tuple[str, str],
+) -> Task:
     """Resolve media, size the output, draw latency and seed. Media that cannot be fetched makes a
     task that FAILS with `unreachable` (code, message) instead of a 400: hosts download inputs
     after accepting the task."""
@@ -64,7 +125,7 @@ def build_task(engine: Engine, parsed: Parsed, resolver: Resolver, *, host: str,
             except MediaUnreachable:
                 fail = fail or unreachable
                 out.append(url.encode("utf-8", "replace"))
-    if parsed.mode == "ref2v":   # legacy reference_urls mix images and videos: sort by content
+    if parsed.mode == "ref2v":  # legacy reference_urls mix images and videos: sort by content
         moved = [b for b in images if is_video(b)]
         images = [b for b in images if not is_video(b)]
         videos = videos + moved
@@ -100,15 +161,42 @@ def build_task(engine: Engine, parsed: Parsed, resolver: Resolver, *, host: str,
         fail = ("InvalidParameter", f"Field required: {parsed.missing}")
     spec = None
     if fail is None:
-        spec = RenderSpec(mode=parsed.mode, prompt=parsed.prompt or "", seed=int(seed), width=int(width),
-                          height=int(height), duration=float(duration), fps=fps, model=parsed.model.id,
-                          images=tuple(images), videos=tuple(videos), label=label)
+        spec = RenderSpec(
+            mode=parsed.mode,
+            prompt=parsed.prompt or "",
+            seed=int(seed),
+            width=int(width),
+            height=int(height),
+            duration=float(duration),
+            fps=fps,
+            model=parsed.model.id,
+            images=tuple(images),
+            videos=tuple(videos),
+            label=label,
+        )
     now_wall, now_sim = engine.clock.wall(), engine.clock.sim()
-    task = Task(id=engine.new_id(), host=host, key_fp=key_fp, region=region, model=parsed.model,
-                mode=parsed.mode, prompt=parsed.prompt or "", resolution=parsed.resolution, ratio=ratio,
-                width=width, height=height, duration=float(duration), seed=int(seed),
-                seed_drawn=parsed.seed is None, spec=spec, submit_wall=now_wall, submit_sim=now_sim,
-                queue_s=queue_s, run_s=run_s if fail is None else run_s * 0.2, input_video_s=input_video_s)
+    task = Task(
+        id=engine.new_id(),
+        host=host,
+        key_fp=key_fp,
+        region=region,
+        model=parsed.model,
+        mode=parsed.mode,
+        prompt=parsed.prompt or "",
+        resolution=parsed.resolution,
+        ratio=ratio,
+        width=width,
+        height=height,
+        duration=float(duration),
+        seed=int(seed),
+        seed_drawn=parsed.seed is None,
+        spec=spec,
+        submit_wall=now_wall,
+        submit_sim=now_sim,
+        queue_s=queue_s,
+        run_s=run_s if fail is None else run_s * 0.2,
+        input_video_s=input_video_s,
+    )
     if fail is not None:
         task.fail = fail
     return task

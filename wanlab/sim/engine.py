@@ -5,6 +5,7 @@ Everything here runs on the server's event loop thread, except `SimClock` (read 
 the render workers (a thread pool). Host-specific JSON lives in the route modules; the engine keeps
 host-neutral state and lets routes phrase it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,9 +16,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..catalog import ModelSpec
 from .faults import FaultPlan
@@ -68,15 +70,16 @@ class SimClock:
 class RateWindow:
     """A sliding one-window counter per key (real seconds: a client's limiter runs on real time)."""
 
-    def __init__(self, limit: float | None, window_s: float):
+    def __init__(self, limit: float | None, window_s: float, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.window = window_s
+        self.clock = clock  # tests freeze it: a busy machine must not slide the window for them
         self._hits: dict[str, collections.deque[float]] = {}
 
     def allow(self, key: str) -> bool:
         if not self.limit:
             return True
-        now = time.monotonic()
+        now = self.clock()
         q = self._hits.setdefault(key, collections.deque())
         while q and now - q[0] >= self.window:
             q.popleft()
@@ -105,7 +108,7 @@ class KeySlots:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self.release()   # the slot was handed over just as we were cancelled
+                self.release()  # the slot was handed over just as we were cancelled
             else:
                 try:
                     self._waiters.remove(fut)
@@ -129,9 +132,9 @@ class KeySlots:
 @dataclass
 class Task:
     id: str
-    host: str                       # "dashscope" | "wavespeed"
+    host: str  # "dashscope" | "wavespeed"
     key_fp: str
-    region: str                     # DashScope region; "" on WaveSpeed
+    region: str  # DashScope region; "" on WaveSpeed
     model: ModelSpec
     mode: str
     prompt: str
@@ -139,25 +142,25 @@ class Task:
     ratio: str
     width: int
     height: int
-    duration: float                 # output seconds
+    duration: float  # output seconds
     seed: int
     seed_drawn: bool
-    spec: Any                       # render.RenderSpec, or None when the task is planned to fail
+    spec: Any  # render.RenderSpec, or None when the task is planned to fail
     submit_wall: float
     submit_sim: float
-    queue_s: float                  # host seconds
-    run_s: float                    # host seconds
+    queue_s: float  # host seconds
+    run_s: float  # host seconds
     request_id: str = ""
     input_video_s: float = 0.0
     status: str = "PENDING"
     scheduled_wall: float | None = None
     end_wall: float | None = None
-    fail: tuple[str, str] | None = None      # planned (code, message)
+    fail: tuple[str, str] | None = None  # planned (code, message)
     moderation: bool = False
     video_name: str | None = None
     video_url: str | None = None
     video_bytes: int = 0
-    extra: dict = field(default_factory=dict)   # host-specific echo (size string, prompt_extend …)
+    extra: dict = field(default_factory=dict)  # host-specific echo (size string, prompt_extend …)
     _life: asyncio.Task | None = None
 
     @property
@@ -181,7 +184,10 @@ class RenderPool:
         self.cache_hits = 0
 
     def _timed_render(self, spec: Any) -> tuple[bytes, float]:
-        from . import render as _render   # the teammate's module; imported late so the sim loads without it
+        # Imported on first render: PyAV and PIL take ~0.15 s to import, which importing wanlab.sim
+        # (or a sim that never renders) need not pay.
+        from . import render as _render
+
         t0 = time.perf_counter()
         data = _render.render(spec)
         return data, time.perf_counter() - t0
@@ -189,7 +195,7 @@ class RenderPool:
     async def get(self, spec: Any) -> bytes:
         try:
             hit = self._cache.get(spec)
-        except TypeError:      # an unhashable spec: never cached
+        except TypeError:  # an unhashable spec: never cached
             hit, spec_key = None, None
         else:
             spec_key = spec
@@ -243,8 +249,7 @@ class Engine:
         self.faults = faults
         self.store = store
         self.tasks: dict[str, Task] = {}
-        self.renderer = RenderPool(settings.render_workers, settings.render_cache_entries,
-                                   settings.render_cache_mb)
+        self.renderer = RenderPool(settings.render_workers, settings.render_cache_entries, settings.render_cache_mb)
         self._slots: dict[tuple[str, str], KeySlots] = {}
         self.submits = 0
         self.submits_by_host = {"dashscope": 0, "wavespeed": 0}
@@ -274,8 +279,7 @@ class Engine:
     def slots(self, host: str, key_fp: str) -> KeySlots:
         s = self._slots.get((host, key_fp))
         if s is None:
-            limit = (self.settings.dashscope_concurrency if host == "dashscope"
-                     else self.settings.wavespeed_concurrency)
+            limit = self.settings.dashscope_concurrency if host == "dashscope" else self.settings.wavespeed_concurrency
             s = self._slots[(host, key_fp)] = KeySlots(limit)
         return s
 
@@ -289,7 +293,7 @@ class Engine:
             if fault.kind == "moderation":
                 task.moderation = True
             else:
-                task.extra["fault_fail"] = fault.arg or ""   # the route phrases the host's code and message
+                task.extra["fault_fail"] = fault.arg or ""  # the route phrases the host's code and message
         task._life = asyncio.get_running_loop().create_task(self._live(task))
 
     async def _live(self, task: Task) -> None:
@@ -321,9 +325,15 @@ class Engine:
                     task.extra["render_error"] = f"{type(exc).__name__}: {exc}"
                 else:
                     name = f"{task.id}.mp4"
-                    self.store.put("files", name, data, "video/mp4", self.clock.wall(), self.clock.sim(),
-                                   self.settings.ttl_s if task.host == "dashscope"
-                                   else self.settings.wavespeed_result_ttl_s)
+                    self.store.put(
+                        "files",
+                        name,
+                        data,
+                        "video/mp4",
+                        self.clock.wall(),
+                        self.clock.sim(),
+                        self.settings.ttl_s if task.host == "dashscope" else self.settings.wavespeed_result_ttl_s,
+                    )
                     task.video_name = name
                     task.video_bytes = len(data)
                     task.end_wall = self.clock.wall()
@@ -362,15 +372,16 @@ class Engine:
         by_status: collections.Counter[str] = collections.Counter(t.status for t in self.tasks.values())
         running: dict[str, int] = {}
         peak: dict[str, int] = {}
-        for (host, fp), s in self._slots.items():
+        for (_host, fp), s in self._slots.items():
             running[fp] = running.get(fp, 0) + s.running
             peak[fp] = max(peak.get(fp, 0), s.max_running)
         return {
             "submits": self.submits,
             "submits_by_host": dict(self.submits_by_host),
             "tasks": {s: by_status.get(s, 0) for s in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")}
-            | {s: n for s, n in by_status.items() if s not in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED",
-                                                                 "CANCELED")},
+            | {
+                s: n for s, n in by_status.items() if s not in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")
+            },
             "running_by_key": running,
             "max_running_by_key": peak,
             "requests": dict(self.requests),

@@ -4,13 +4,14 @@ A plan is a list of faults, each bound to a route (or "*") with a firing rule: a
 request, a scripted list of request numbers, or every request. Counters start when a fault is added,
 so a test can say "the 2nd query after this line answers 503" without knowing what ran before.
 """
+
 from __future__ import annotations
 
 import math
 import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 ROUTES = ("submit", "query", "cancel", "list", "upload", "download", "task", "*")
 HTTP_KINDS = ("429", "500", "502", "503", "reset", "slow")
@@ -18,11 +19,13 @@ KINDS = HTTP_KINDS + ("accept_reset", "fail", "moderation", "truncate")
 # Kinds that only make sense on one route; "*" reaches them there only.
 ROUTE_ONLY = {"accept_reset": "submit", "fail": "task", "moderation": "task", "truncate": "download"}
 
-GRAMMAR = ("fault spec grammar: comma-separated items 'route:kind[=arg][@prob | #n[;m;...]]', "
-           f"route one of {', '.join(ROUTES)}; kind one of {', '.join(KINDS)}; "
-           "'@0.1' = probability per request, '#1;3' = the 1st and 3rd requests on that route, "
-           "neither = every request. Examples: 'submit:429=2@0.5', 'query:503#1;2', 'task:fail=InternalError', "
-           "'download:truncate=0.3#1', '*:slow=0.5@0.1'")
+GRAMMAR = (
+    "fault spec grammar: comma-separated items 'route:kind[=arg][@prob | #n[;m;...]]', "
+    f"route one of {', '.join(ROUTES)}; kind one of {', '.join(KINDS)}; "
+    "'@0.1' = probability per request, '#1;3' = the 1st and 3rd requests on that route, "
+    "neither = every request. Examples: 'submit:429=2@0.5', 'query:503#1;2', 'task:fail=InternalError', "
+    "'download:truncate=0.3#1', '*:slow=0.5@0.1'"
+)
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Fault:
     arg: str | None = None
     prob: float | None = None
     seq: frozenset[int] | None = None
-    seen: int = 0          # requests on its route since it was added (where its kind applies)
+    seen: int = 0  # requests on its route since it was added (where its kind applies)
     fired: int = 0
 
     def applies(self, route: str, kinds: Iterable[str]) -> bool:
@@ -117,7 +120,8 @@ def parse_item(item: str) -> Fault:
             seq = frozenset(int(n) for n in s.split(";") if n.strip())
         except ValueError:
             raise ValueError(f"bad fault item {item!r}: request numbers {s!r} are not integers; {GRAMMAR}") from None
-    kind, arg = (rest.split("=", 1) + [None])[:2] if "=" in rest else (rest, None)
+    kind, eq, value = rest.partition("=")
+    arg = value if eq else None
     return _check(Fault(route.strip(), kind.strip(), arg.strip() if arg is not None else None, prob, seq), item)
 
 
@@ -140,31 +144,40 @@ class FaultPlan:
         self._rng = random.Random(f"faults:{self.seed}")
         self.injected: dict[str, int] = {}
 
-    def add(self, route: str, kind: str, arg: object = None, prob: float | None = None,
-            seq: Iterable[int] | int | None = None) -> "FaultPlan":
+    def add(
+        self,
+        route: str,
+        kind: str,
+        arg: object = None,
+        prob: float | None = None,
+        seq: Iterable[int] | int | None = None,
+    ) -> FaultPlan:
         if isinstance(seq, int):
             seq = [seq]
-        fault = _check(Fault(route, str(kind), None if arg is None else str(arg), prob,
-                             frozenset(seq) if seq is not None else None),
-                       f"{route}:{kind}" + (f"={arg}" if arg is not None else ""))
+        fault = _check(
+            Fault(
+                route, str(kind), None if arg is None else str(arg), prob, frozenset(seq) if seq is not None else None
+            ),
+            f"{route}:{kind}" + (f"={arg}" if arg is not None else ""),
+        )
         with self._lock:
             self.faults.append(fault)
         return self
 
-    def set(self, spec: str | None) -> "FaultPlan":
+    def set(self, spec: str | None) -> FaultPlan:
         """Replace every fault with those of `spec` (counters restart)."""
         parsed = parse(spec)
         with self._lock:
             self.faults = parsed
         return self
 
-    def extend(self, spec: str | None) -> "FaultPlan":
+    def extend(self, spec: str | None) -> FaultPlan:
         parsed = parse(spec)
         with self._lock:
             self.faults.extend(parsed)
         return self
 
-    def clear(self) -> "FaultPlan":
+    def clear(self) -> FaultPlan:
         with self._lock:
             self.faults = []
         return self

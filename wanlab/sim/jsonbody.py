@@ -4,6 +4,7 @@
 interpreter's recursion limit (RecursionError, not ValueError), the non-standard literals NaN /
 Infinity, and numbers like 1e400 that parse to infinity (int() of them raises OverflowError, and
 JSONResponse refuses to serialise them back). The hosts' own parsers reject all three as bad JSON."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def loads(raw: bytes, empty: Any = None) -> Any:
         raise BadJson("JSON nested too deeply") from None
     except BadJson:
         raise
-    except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError, too many integer digits
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many integer digits
         raise BadJson(f"not valid JSON: {exc}") from None
 
 

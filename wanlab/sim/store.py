@@ -1,5 +1,6 @@
 """Bytes the sim keeps: result videos ("files"), DashScope OSS uploads ("oss"), WaveSpeed uploads
 ("media"). In memory, or result videos in a directory when `storage` is a path."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,16 @@ class BlobStore:
         self._blobs: dict[tuple[str, str], Blob] = {}
         self._lock = threading.Lock()
 
-    def put(self, space: str, name: str, data: bytes, content_type: str, created_wall: float,
-            created_sim: float, ttl_s: float) -> Blob:
+    def put(
+        self,
+        space: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        created_wall: float,
+        created_sim: float,
+        ttl_s: float,
+    ) -> Blob:
         blob = Blob(name, content_type, created_wall, created_sim, ttl_s, len(data))
         if self._dir is not None and space == "files":
             path = self._dir / name.replace("/", "_")

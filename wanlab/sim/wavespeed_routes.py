@@ -1,42 +1,47 @@
-"""WaveSpeed as ../../shared/WIRE.md §4 documents it: model-path submit with a flat body, the
+"""WaveSpeed as docs/WIRE.md §4 documents it: model-path submit with a flat body, the
 prediction result (two paths), DELETE, both upload flows, and the {"code","message","data"} envelope."""
+
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..catalog import CATALOG, ModelSpec
-from .build import Invalid, Parsed, build_task, size_resolution
+from .build import FieldReader, Invalid, Parsed, build_task, settle_duration, size_resolution
 from .engine import RateWindow, Task, key_fingerprint
+from .errors import SIGNATURE_MISMATCH, oss_error, ws_envelope, ws_error
 from .jsonbody import loads_object
-from .media import parse_multipart
+from .multipart import parse_multipart
 
 if TYPE_CHECKING:
     from .app import SimApp
 
-STATUS = {"PENDING": "created", "RUNNING": "processing", "SUCCEEDED": "completed", "FAILED": "failed",
-          "CANCELED": "cancelled", "DELETED": "deleted"}
+STATUS = {
+    "PENDING": "created",
+    "RUNNING": "processing",
+    "SUCCEEDED": "completed",
+    "FAILED": "failed",
+    "CANCELED": "cancelled",
+    "DELETED": "deleted",
+}
 MEDIA_UNREACHABLE = ("1402", "Failed to download the input media: the URL is not reachable.")
-CODE_MESSAGES = {1200: "The input or output was flagged by the content moderation system.",
-                 1400: "Missing required parameter.", 1401: "Invalid parameter.",
-                 1402: "Failed to download the input media: the URL is not reachable.",
-                 1403: "Task failed.", 1405: "Task failed.", 5000: "Internal server error.",
-                 5003: "Service unavailable.", 5004: "Task timed out."}
-
-
-def _env(data, status: int = 200, message: str = "success") -> JSONResponse:
-    return JSONResponse({"code": status, "message": message, "data": data}, status_code=status)
-
-
-def _err(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    from .app import ws_error
-    return ws_error(status, message, headers)
+CODE_MESSAGES = {
+    1200: "The input or output was flagged by the content moderation system.",
+    1400: "Missing required parameter.",
+    1401: "Invalid parameter.",
+    1402: "Failed to download the input media: the URL is not reachable.",
+    1403: "Task failed.",
+    1405: "Task failed.",
+    5000: "Internal server error.",
+    5003: "Service unavailable.",
+    5004: "Task timed out.",
+}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -46,7 +51,7 @@ def _iso(ts: float | None) -> str | None:
 
 
 class WaveSpeedRoutes:
-    def __init__(self, app: "SimApp"):
+    def __init__(self, app: SimApp):
         self.app = app
         self.submit_rate = RateWindow(app.settings.wavespeed_submits_per_min, 60.0)
         self.tickets: dict[str, dict] = {}
@@ -54,56 +59,78 @@ class WaveSpeedRoutes:
     def _key(self, request: Request) -> tuple[str | None, Response | None]:
         key, why = self.app.auth(request)
         if why:
-            return None, _err(401, "Unauthorized: invalid or missing API key")
+            return None, ws_error(401, "Unauthorized: invalid or missing API key")
         return key, None
 
     # ---- submit ----
-    async def submit(self, app: "SimApp", request: Request, params: dict) -> Response:
+    async def submit(self, app: SimApp, request: Request, params: dict) -> Response:
         key, denied = self._key(request)
         if denied:
             return denied
+        assert key is not None  # _key answers (key, None) or (None, refusal)
         fp = key_fingerprint(key)
         spec = CATALOG.get(params["model"])
         if spec is None or spec.host != "wavespeed":
-            return _err(404, f"Model {params['model']} not found")
+            return ws_error(404, f"Model {params['model']} not found")
         if not self.submit_rate.allow(fp):
-            return _err(429, "Too many requests: over the per-minute limit of your account level",
-                        {"Retry-After": str(int(app.settings.rate_limit_retry_after_s))})
+            return ws_error(
+                429,
+                "Too many requests: over the per-minute limit of your account level",
+                {"Retry-After": str(int(app.settings.rate_limit_retry_after_s))},
+            )
         try:
             body = loads_object(await request.body())
         except ValueError:
-            return _err(400, "Invalid JSON body")
+            return ws_error(400, "Invalid JSON body")
         try:
             parsed = parse_request(spec, body)
         except Invalid as exc:
-            return _err(400, str(exc))
+            return ws_error(400, str(exc))
         except (TypeError, ValueError, AttributeError, OverflowError):
             # Parsing only reads the client's body: a type it did not expect is the client's 400,
             # never the sim's 500 (the explicit checks name the field when they can).
-            return _err(400, CODE_MESSAGES[1401])
-        task = build_task(app.engine, parsed, app.resolver(request), host="wavespeed", key_fp=fp, region="",
-                          label=app.settings.label, fps=app.settings.fps, unreachable=MEDIA_UNREACHABLE)
+            return ws_error(400, CODE_MESSAGES[1401])
+        task = build_task(
+            app.engine,
+            parsed,
+            app.resolver(request),
+            host="wavespeed",
+            key_fp=fp,
+            region="",
+            label=app.settings.label,
+            fps=app.settings.fps,
+            unreachable=MEDIA_UNREACHABLE,
+        )
         task.extra.update(base=app.base_url(request), webhook=request.query_params.get("webhook"))
         app.engine.start(task)
         if body.get("enable_sync_mode"):
             # the host holds the request until the task ends, up to 90 s [doc]
             deadline = asyncio.get_running_loop().time() + 90 * app.settings.time_scale
-            while task.status not in ("SUCCEEDED", "FAILED", "CANCELED", "DELETED") and \
-                    asyncio.get_running_loop().time() < deadline:
+            while (
+                task.status not in ("SUCCEEDED", "FAILED", "CANCELED", "DELETED")
+                and asyncio.get_running_loop().time() < deadline
+            ):
                 await asyncio.sleep(min(0.05, 90 * app.settings.time_scale))
             data = self.snapshot(task)
             if task.status in ("PENDING", "RUNNING"):
                 data["code"] = 5004
                 data["error"] = "Sync mode timed out after 90 seconds, please query the result later."
-            return _env(data)
-        return _env(self.snapshot(task))
+            return ws_envelope(data)
+        return ws_envelope(self.snapshot(task))
 
     def snapshot(self, task: Task) -> dict:
         base = task.extra.get("base") or self.app.public_url
-        data = {"id": task.id, "model": task.model.id, "outputs": [], "urls": {
-            "get": f"{base}/api/v3/predictions/{task.id}/result"}, "has_nsfw_contents": [],
-            "status": STATUS.get(task.status, task.status.lower()), "created_at": _iso(task.submit_wall),
-            "error": "", "timings": {"inference": task.inference_ms if task.status == "SUCCEEDED" else 0}}
+        data: dict[str, Any] = {
+            "id": task.id,
+            "model": task.model.id,
+            "outputs": [],
+            "urls": {"get": f"{base}/api/v3/predictions/{task.id}/result"},
+            "has_nsfw_contents": [],
+            "status": STATUS.get(task.status, task.status.lower()),
+            "created_at": _iso(task.submit_wall),
+            "error": "",
+            "timings": {"inference": task.inference_ms if task.status == "SUCCEEDED" else 0},
+        }
         if task.status == "SUCCEEDED":
             data["outputs"] = [task.video_url]
             data["has_nsfw_contents"] = [False]
@@ -130,84 +157,112 @@ class WaveSpeedRoutes:
         return 5000, CODE_MESSAGES[5000]
 
     # ---- result / delete ----
-    def _own_task(self, app: "SimApp", request: Request, params: dict) -> tuple[Task | None, Response | None]:
+    def _own_task(self, app: SimApp, request: Request, params: dict) -> tuple[Task | None, Response | None]:
         """The caller's prediction, or the answer to send instead (bad key, unknown id)."""
         key, denied = self._key(request)
         if denied:
             return None, denied
+        assert key is not None  # _key answers (key, None) or (None, refusal)
         task = app.engine.get(params["task_id"], "wavespeed", key_fingerprint(key))
         if task is None:
-            return None, _err(404, "Prediction not found")   # [unverified] body; the status is the docs' 404
+            return None, ws_error(404, "Prediction not found")  # [unverified] body; the status is the docs' 404
         return task, None
 
-    async def result(self, app: "SimApp", request: Request, params: dict) -> Response:
-        task, denied = self._own_task(app, request, params)
-        return denied or _env(self.snapshot(task))
-
-    async def delete(self, app: "SimApp", request: Request, params: dict) -> Response:
+    async def result(self, app: SimApp, request: Request, params: dict) -> Response:
         task, denied = self._own_task(app, request, params)
         if denied:
             return denied
+        assert task is not None  # _own_task answers (task, None) or (None, refusal)
+        return ws_envelope(self.snapshot(task))
+
+    async def delete(self, app: SimApp, request: Request, params: dict) -> Response:
+        task, denied = self._own_task(app, request, params)
+        if denied:
+            return denied
+        assert task is not None  # _own_task answers (task, None) or (None, refusal)
         app.engine.cancel(task, "DELETED")
-        return _env({"id": task.id, "status": "deleted"})
+        return ws_envelope({"id": task.id, "status": "deleted"})
 
     # ---- uploads ----
-    async def create_upload(self, app: "SimApp", request: Request, params: dict) -> Response:
+    async def create_upload(self, app: SimApp, request: Request, params: dict) -> Response:
         key, denied = self._key(request)
         if denied:
             return denied
         try:
             body = loads_object(await request.body())
             filename, size = body["filename"], body.get("size", 0)
-            if not isinstance(filename, str) or not filename or isinstance(size, bool) \
-                    or not isinstance(size, int) or size < 0:
+            if (
+                not isinstance(filename, str)
+                or not filename
+                or isinstance(size, bool)
+                or not isinstance(size, int)
+                or size < 0
+            ):
                 raise ValueError
         except (ValueError, KeyError):
-            return _err(400, "filename and size are required")
+            return ws_error(400, "filename and size are required")
         if size > app.settings.max_upload_mb * 1024 * 1024:
-            return _err(400, f"File size exceeds the {int(app.settings.max_upload_mb)} MB limit.")
+            return ws_error(400, f"File size exceeds the {int(app.settings.max_upload_mb)} MB limit.")
         ctype = body.get("content_type") or "application/octet-stream"
         if not isinstance(ctype, str):
-            return _err(400, "content_type must be a string")
+            return ws_error(400, "content_type must be a string")
         token = uuid.uuid4().hex
         name = f"{token[:12]}/{filename}"
         base = app.base_url(request)
         expires = int(app.engine.clock.wall() + 900)
         self.tickets[token] = {"name": name, "size": size, "content_type": ctype, "expires": expires}
-        url = (f"{base}/_ws_upload/{token}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900"
-               f"&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature={app.sign(token, expires)}")
-        return _env({"download_url": f"{base}/_media/{quote(name)}",
-                     "upload": {"method": "PUT", "url": url, "headers": {"Content-Type": ctype}},
-                     "expires_at": _iso(expires)})
+        url = (
+            f"{base}/_ws_upload/{token}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=900"
+            f"&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature={app.sign(token, expires)}"
+        )
+        return ws_envelope(
+            {
+                "download_url": f"{base}/_media/{quote(name)}",
+                "upload": {"method": "PUT", "url": url, "headers": {"Content-Type": ctype}},
+                "expires_at": _iso(expires),
+            }
+        )
 
-    async def put_upload(self, app: "SimApp", request: Request, params: dict) -> Response:
-        from .files_routes import _oss_error
+    async def put_upload(self, app: SimApp, request: Request, params: dict) -> Response:
         token = params["token"]
         ticket = self.tickets.get(token)
         if request.headers.get("authorization"):
             # S3 refuses a presigned URL that also carries an Authorization header
-            return _oss_error(400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm "
-                                                      "query parameter, Signature query string parameter or the "
-                                                      "Authorization header should be specified")
+            return oss_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm "
+                "query parameter, Signature query string parameter or the "
+                "Authorization header should be specified",
+            )
         if ticket is None or request.query_params.get("X-Amz-Signature") != app.sign(token, ticket["expires"]):
-            return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match "
-                                                            "the signature you provided.")
+            return oss_error(403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH)
         if app.engine.clock.wall() > ticket["expires"]:
-            return _oss_error(403, "AccessDenied", "Request has expired")
+            return oss_error(403, "AccessDenied", "Request has expired")
         if request.headers.get("content-type", "") != ticket["content_type"]:
-            return _oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match "
-                                                            "the signature you provided. (Content-Type differs "
-                                                            "from the signed one)")
+            return oss_error(
+                403, "SignatureDoesNotMatch", f"{SIGNATURE_MISMATCH} (Content-Type differs from the signed one)"
+            )
         data = await request.body()
         if ticket["size"] and len(data) != ticket["size"]:
-            return _oss_error(400, "IncompleteBody", "You did not provide the number of bytes specified by the "
-                                                     "Content-Length HTTP header.")
-        app.store.put("media", ticket["name"], data, ticket["content_type"], app.engine.clock.wall(),
-                      app.engine.clock.sim(), 7 * 24 * 3600)
+            return oss_error(
+                400,
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            )
+        app.store.put(
+            "media",
+            ticket["name"],
+            data,
+            ticket["content_type"],
+            app.engine.clock.wall(),
+            app.engine.clock.sim(),
+            7 * 24 * 3600,
+        )
         self.tickets.pop(token, None)
         return Response(b"", status_code=200, headers={"ETag": f'"{uuid.uuid4().hex}"'})
 
-    async def upload_binary(self, app: "SimApp", request: Request, params: dict) -> Response:
+    async def upload_binary(self, app: SimApp, request: Request, params: dict) -> Response:
         key, denied = self._key(request)
         if denied:
             return denied
@@ -216,46 +271,27 @@ class WaveSpeedRoutes:
             _, files = parse_multipart(await request.body(), ctype)
             filename, data, ftype = files["file"]
         except (ValueError, KeyError):
-            return _err(400, "A multipart field 'file' is required")
+            return ws_error(400, "A multipart field 'file' is required")
         name = f"{uuid.uuid4().hex[:12]}/{filename or 'upload'}"
         app.store.put("media", name, data, ftype, app.engine.clock.wall(), app.engine.clock.sim(), 7 * 24 * 3600)
         kind = ftype.split("/")[0] if "/" in ftype else "file"
-        return _env({"type": kind, "download_url": f"{app.base_url(request)}/_media/{quote(name)}",
-                     "filename": filename, "size": len(data)})
+        return ws_envelope(
+            {
+                "type": kind,
+                "download_url": f"{app.base_url(request)}/_media/{quote(name)}",
+                "filename": filename,
+                "size": len(data),
+            }
+        )
 
 
-def _url(value, name: str) -> str | None:
-    """A media URL field: absent/empty (None) or a string; anything else is the client's error."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise Invalid(f"{name} must be a URL string")
-    return value
-
-
-def _urls(value, name: str) -> list[str]:
-    if value is None or value == "":
-        return []
-    if not isinstance(value, list):
-        raise Invalid(f"{name} must be a list of URL strings")
-    return [u for k, v in enumerate(value) if (u := _url(v, f"{name}[{k}]")) is not None]
-
-
-def _integer(value, name: str) -> int:
-    # bool is an int to Python, not to the host; floats must be whole (int(2.7) would silently be 2)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise Invalid(f"{name} must be an integer")
-    try:
-        number = float(value)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer") from None
-    if not number.is_integer():
-        raise Invalid(f"{name} must be an integer")
-    return int(number)
+_fields = FieldReader(lambda name, expected: f"{name} must be {expected}")
+_integer, _url, _urls = _fields.integer, _fields.url, _fields.urls
 
 
 def parse_request(spec: ModelSpec, body: dict) -> Parsed:
-    prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
+    raw_prompt = body.get("prompt")
+    prompt = raw_prompt if isinstance(raw_prompt, str) else ""
     seed = _integer(body.get("seed", -1), "seed")
     if seed != -1 and not 0 <= seed <= 2147483647:
         raise Invalid("seed must be -1 (random) or within [0, 2147483647]")
@@ -265,20 +301,30 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
     else:
         resolution = str(body.get("resolution", "720p")).upper()
         if resolution not in spec.resolutions:
-            raise Invalid(f"resolution {body.get('resolution')!r} is not supported; use one of "
-                          f"{', '.join(r.lower() for r in spec.resolutions)}")
+            raise Invalid(
+                f"resolution {body.get('resolution')!r} is not supported; use one of "
+                f"{', '.join(r.lower() for r in spec.resolutions)}"
+            )
     ratio = body.get("aspect_ratio")
     if ratio is not None and (not isinstance(ratio, str) or ratio not in spec.ratios):
         raise Invalid(f"aspect_ratio {ratio!r} is not supported; use one of {', '.join(spec.ratios)}")
     duration = body.get("duration")
     if duration is not None:
         duration = _integer(duration, "duration")
-    parsed = Parsed(model=spec, mode=spec.modes[0], prompt=prompt, resolution=resolution, ratio=ratio,
-                    duration=duration, seed=None if seed == -1 else seed, size=size)
+    parsed = Parsed(
+        model=spec,
+        mode=spec.modes[0],
+        prompt=prompt,
+        resolution=resolution,
+        ratio=ratio,
+        duration=duration,
+        seed=None if seed == -1 else seed,
+        size=size,
+    )
     path = spec.id.rsplit("/", 1)[-1]
     has_video = False
 
-    def need(field: str) -> None:
+    def need(field: str) -> NoReturn:
         raise Invalid(f"{field} is required")
 
     if path == "text-to-video":
@@ -315,11 +361,10 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
         parsed.aspect_from = "video0" if ratio is None else None
         parsed.edit_whole = duration in (None, 0)
         has_video = True
-    if duration is not None and not parsed.edit_whole:
-        allowed = spec.duration_range(has_video)
-        if duration not in allowed:
-            raise Invalid(f"duration {duration} is not supported by {spec.id}; use one of "
-                          f"{', '.join(str(d) for d in allowed)}")
-    elif duration is None and 5 not in spec.durations:
-        parsed.duration = float(spec.durations[0])
-    return parsed
+    return settle_duration(
+        parsed,
+        has_video,
+        lambda model_id, duration, allowed: (
+            f"duration {duration} is not supported by {model_id}; use one of {', '.join(str(d) for d in allowed)}"
+        ),
+    )

@@ -4,16 +4,19 @@ A thin shell: `form.request()` builds the same request object a user would write
 and checks it with `lab.resolve`; Generate is `lab.submit(form.request())`; the cost line is
 `lab.estimate(form.request())`. Invalid input is shown in the form and nothing is sent.
 """
+
 from __future__ import annotations
 
 import html
 import io
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..catalog import MODE_NAMES, MODES, RATIOS, ModelSpec
+from ..catalog import MODE_NAMES, MODES, RATIOS, SEED_MAX, ModelSpec
 from ..errors import WanlabError
 from ..inputs import Media, MediaLike
 from ..requests import REQUEST_TYPES, Request
@@ -46,12 +49,16 @@ def _thumbnail(value: MediaLike, kind: str) -> widgets.Widget:
             value = value.data
         if isinstance(value, str) and "://" in value:
             return widgets.Label(value.rsplit("/", 1)[-1][:24] or value[:24])
-        data = value if isinstance(value, bytes) else Path(value).read_bytes()
+        if isinstance(value, bytes):
+            data = value
+        elif isinstance(value, (str, os.PathLike)):
+            data = Path(value).read_bytes()
+        else:  # a PIL image: not previewed
+            return widgets.Label("?")
         if kind == "video":
-            import av
+            from ..media import frame_at
 
-            with av.open(io.BytesIO(data)) as c:
-                img = next(c.decode(video=0)).to_image()
+            img = frame_at(data, at=0.0)
         else:
             from PIL import Image
 
@@ -61,7 +68,7 @@ def _thumbnail(value: MediaLike, kind: str) -> widgets.Widget:
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=70)
         return widgets.Image(value=buf.getvalue(), format="jpeg", layout=widgets.Layout(margin="2px"))
-    except Exception:       # an unreadable input is reported by validation, not here
+    except Exception:  # an unreadable input is reported by validation, not here
         return widgets.Label("?")
 
 
@@ -70,18 +77,30 @@ class MediaInput(widgets.VBox):
 
     def __init__(self, label: str, kind: str, multiple: bool = False, on_change: Callable[[], Any] | None = None):
         self.kind, self.multiple, self._on_change = kind, multiple, on_change
-        self._preset: list[Media] = []          # inputs loaded from a request (bytes with no path)
+        self._preset: list[Media] = []  # inputs loaded from a request (bytes with no path)
         hint = "https://… or a local path" + (", one per line" if multiple else "")
         self.text = (widgets.Textarea if multiple else widgets.Text)(
-            placeholder=hint, continuous_update=False, layout=widgets.Layout(width="60%"))
+            placeholder=hint, continuous_update=False, layout=widgets.Layout(width="60%")
+        )
         self.upload = widgets.FileUpload(accept=f"{kind}/*", multiple=multiple, description="Upload")
         self.clear_button = widgets.Button(description="Clear", layout=widgets.Layout(width="70px"))
         self.thumbs = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.text.observe(self._changed, "value")
         self.upload.observe(self._changed, "value")
         self.clear_button.on_click(lambda _: self.clear())
-        super().__init__([widgets.HBox([widgets.Label(label, layout=widgets.Layout(width="140px")), self.text,
-                                        self.upload, self.clear_button]), self.thumbs])
+        super().__init__(
+            [
+                widgets.HBox(
+                    [
+                        widgets.Label(label, layout=widgets.Layout(width="140px")),
+                        self.text,
+                        self.upload,
+                        self.clear_button,
+                    ]
+                ),
+                self.thumbs,
+            ]
+        )
 
     @property
     def values(self) -> list[MediaLike]:
@@ -93,14 +112,17 @@ class MediaInput(widgets.VBox):
         vals = self.values
         return vals[-1] if vals else None
 
-    def set(self, values: Sequence[MediaLike] | MediaLike | None) -> None:
+    def set(self, values: list[MediaLike] | tuple[MediaLike, ...] | MediaLike | None) -> None:
         if values is None:
             values = []
         elif not isinstance(values, (list, tuple)):
             values = [values]
         self._preset = [v for v in values if isinstance(v, Media) and not v.is_remote]
-        text = [v.url if isinstance(v, Media) else str(v) for v in values
-                if not (isinstance(v, Media) and not v.is_remote) and not isinstance(v, bytes)]
+        text = [
+            v.url if isinstance(v, Media) else str(v)
+            for v in values
+            if not (isinstance(v, Media) and not v.is_remote) and not isinstance(v, bytes)
+        ]
         self._preset += [v for v in values if isinstance(v, bytes)]  # type: ignore[misc]
         self.upload.value = ()
         self.text.value = "\n".join(str(t) for t in text)
@@ -118,20 +140,44 @@ class MediaInput(widgets.VBox):
 class GenerateForm(widgets.VBox):
     """`GenerateForm(lab, mode="t2v", prompt=..., request=..., seed=..., lock_seed=...)`."""
 
-    def __init__(self, lab: "Lab", *, request: Request | None = None, mode: str = "t2v", prompt: str = "",
-                 negative_prompt: str = "", model: str | None = None, resolution: str | None = None,
-                 duration: int | None = None, seed: int | None = None, lock_seed: bool = False,
-                 ratio: str = "16:9", embed: bool | None = None, **media: Any):
+    def __init__(
+        self,
+        lab: Lab,
+        *,
+        request: Request | None = None,
+        mode: str = "t2v",
+        prompt: str = "",
+        negative_prompt: str = "",
+        model: str | None = None,
+        resolution: str | None = None,
+        duration: int | None = None,
+        seed: int | None = None,
+        lock_seed: bool = False,
+        ratio: str = "16:9",
+        embed: bool | None = None,
+        **media: Any,
+    ):
         self.lab, self.embed = lab, embed
         self.jobs: list[Job] = []
         self._syncing = True
-        self.mode = widgets.ToggleButtons(options=[(MODE_LABELS[m], m) for m in MODES], value=mode,
-                                          tooltips=[MODE_NAMES[m] for m in MODES],
-                                          style={"button_width": "72px"})
-        self.prompt = widgets.Textarea(value=prompt, placeholder="what to show", description="Prompt",
-                                       layout=widgets.Layout(width="95%", height="64px"))
-        self.negative = widgets.Textarea(value=negative_prompt, placeholder="what to avoid (optional)",
-                                         description="Negative", layout=widgets.Layout(width="95%", height="40px"))
+        self.mode = widgets.ToggleButtons(
+            options=[(MODE_LABELS[m], m) for m in MODES],
+            value=mode,
+            tooltips=[MODE_NAMES[m] for m in MODES],
+            style={"button_width": "72px"},
+        )
+        self.prompt = widgets.Textarea(
+            value=prompt,
+            placeholder="what to show",
+            description="Prompt",
+            layout=widgets.Layout(width="95%", height="64px"),
+        )
+        self.negative = widgets.Textarea(
+            value=negative_prompt,
+            placeholder="what to avoid (optional)",
+            description="Negative",
+            layout=widgets.Layout(width="95%", height="40px"),
+        )
         change = self._update
         self.inputs: dict[str, MediaInput] = {
             "image": MediaInput("Image (first frame)", "image", on_change=change),
@@ -146,12 +192,15 @@ class GenerateForm(widgets.VBox):
         self.ratio = widgets.Dropdown(options=list(RATIOS), value=ratio, description="Ratio")
         self.model = widgets.Dropdown(description="Model", layout=widgets.Layout(width="60%"))
         self.resolution = widgets.Dropdown(description="Resolution")
-        self.duration = widgets.SelectionSlider(options=[5], value=5, description="Duration (s)",
-                                                continuous_update=False)
-        self.seed = widgets.BoundedIntText(value=random_seed() if seed is None else seed, min=0,
-                                           max=2_147_483_647, description="Seed")
-        self.lock = widgets.ToggleButton(value=lock_seed, description="Lock", icon="lock",
-                                         tooltip="keep this seed for the next Generate")
+        self.duration = widgets.SelectionSlider(
+            options=[5], value=5, description="Duration (s)", continuous_update=False
+        )
+        self.seed = widgets.BoundedIntText(
+            value=random_seed() if seed is None else seed, min=0, max=SEED_MAX, description="Seed"
+        )
+        self.lock = widgets.ToggleButton(
+            value=lock_seed, description="Lock", icon="lock", tooltip="keep this seed for the next Generate"
+        )
         self.randomise = widgets.Button(description="Randomise", icon="random")
         self.cost = widgets.HTML()
         self.error = widgets.HTML()
@@ -159,8 +208,12 @@ class GenerateForm(widgets.VBox):
         self.cancel_button = widgets.Button(description="Cancel", icon="stop")
         self.fields = widgets.VBox()
         self.cards = widgets.VBox()
-        self._rows: dict[str, widgets.Widget] = {**self.inputs, "prompt": self.prompt, "negative": self.negative,
-                                                 "ratio": self.ratio}
+        self._rows: dict[str, widgets.Widget] = {
+            **self.inputs,
+            "prompt": self.prompt,
+            "negative": self.negative,
+            "ratio": self.ratio,
+        }
         self.randomise.on_click(lambda _: setattr(self.seed, "value", random_seed()))
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -168,11 +221,19 @@ class GenerateForm(widgets.VBox):
         self.model.observe(self._model_changed, "value")
         for w in (self.prompt, self.negative, self.ratio, self.resolution, self.duration, self.seed):
             w.observe(lambda _: self._update(), "value")
-        super().__init__([self.mode, self.fields, self.model,
-                          widgets.HBox([self.resolution, self.duration]),
-                          widgets.HBox([self.seed, self.lock, self.randomise]),
-                          self.cost, self.error, widgets.HBox([self.generate_button, self.cancel_button]),
-                          self.cards])
+        super().__init__(
+            [
+                self.mode,
+                self.fields,
+                self.model,
+                widgets.HBox([self.resolution, self.duration]),
+                widgets.HBox([self.seed, self.lock, self.randomise]),
+                self.cost,
+                self.error,
+                widgets.HBox([self.generate_button, self.cancel_button]),
+                self.cards,
+            ]
+        )
         self._syncing = False
         if request is not None:
             self.load(request, seed=seed, lock_seed=lock_seed)
@@ -186,14 +247,15 @@ class GenerateForm(widgets.VBox):
     def spec(self) -> ModelSpec | None:
         return next((m for m in self.lab.models(self.mode.value) if m.id == self.model.value), None)
 
-    def _mode_changed(self, _: Any = None, *, model: str | None = None, resolution: str | None = None,
-                      duration: int | None = None) -> None:
+    def _mode_changed(
+        self, _: Any = None, *, model: str | None = None, resolution: str | None = None, duration: int | None = None
+    ) -> None:
         mode = self.mode.value
         self.fields.children = [self._rows[name] for name in MODE_FIELDS[mode]]
         self.prompt.description = "Instruction" if mode == "edit" else "Prompt"
         self.prompt.placeholder = "the edit to make" if mode == "edit" else "what to show"
         if duration is None and mode == "edit":
-            duration = 0                        # switching to Edit: keep the input video's length
+            duration = 0  # switching to Edit: keep the input video's length
         models = self.lab.models(mode)
         self._syncing = True
         try:
@@ -215,8 +277,9 @@ class GenerateForm(widgets.VBox):
         try:
             keep = resolution or self.resolution.value
             self.resolution.options = list(spec.resolutions)
-            self.resolution.value = keep if keep in spec.resolutions else (
-                "720P" if "720P" in spec.resolutions else spec.resolutions[0])
+            self.resolution.value = (
+                keep if keep in spec.resolutions else ("720P" if "720P" in spec.resolutions else spec.resolutions[0])
+            )
             self._set_durations(spec, duration)
         finally:
             self._syncing = False
@@ -232,17 +295,24 @@ class GenerateForm(widgets.VBox):
         keep = self.duration.value if want is None else want
         values = [v for _, v in opts]
         self.duration.options = opts
-        self.duration.value = keep if keep in values else (0 if self.mode.value == "edit" and 0 in values
-                                                           else 5 if 5 in values else values[0])
+        self.duration.value = (
+            keep
+            if keep in values
+            else (0 if self.mode.value == "edit" and 0 in values else 5 if 5 in values else values[0])
+        )
 
     # -- the library calls the buttons make -------------------------------------------------------
     def request(self) -> Request:
         """The request the form describes, checked against this Lab's host (raises what is wrong)."""
         mode = self.mode.value
         ins = self.inputs
-        kw: dict[str, Any] = dict(prompt=self.prompt.value, model=self.model.value,
-                                  resolution=self.resolution.value, duration=int(self.duration.value),
-                                  seed=int(self.seed.value))
+        kw: dict[str, Any] = dict(
+            prompt=self.prompt.value,
+            model=self.model.value,
+            resolution=self.resolution.value,
+            duration=int(self.duration.value),
+            seed=int(self.seed.value),
+        )
         if mode != "edit":
             kw["negative_prompt"] = self.negative.value
         if mode in ("t2v", "grid9", "ref2v"):
@@ -283,7 +353,7 @@ class GenerateForm(widgets.VBox):
         self.error.value = ""
         self.cost.value = f"<span style='color:#036'>Estimated cost: {html.escape(str(est))}</span>"
 
-    def generate(self) -> "Job | None":
+    def generate(self) -> Job | None:
         """What Generate does: `lab.submit(form.request())`, then a card; on invalid input, the message."""
         try:
             req = self.request()
@@ -294,7 +364,7 @@ class GenerateForm(widgets.VBox):
         self.error.value = ""
         self.add_card(job)
         if not self.lock.value:
-            self.seed.value = random_seed()     # the next Generate is a new sample; this one is logged
+            self.seed.value = random_seed()  # the next Generate is a new sample; this one is logged
         return job
 
     def cancel(self) -> None:
@@ -303,13 +373,13 @@ class GenerateForm(widgets.VBox):
             if not job.done:
                 job.cancel()
 
-    def add_card(self, job: "Job") -> JobCard:
+    def add_card(self, job: Job) -> JobCard:
         self.jobs.append(job)
         c = JobCard(self.lab, job, on_new_job=self.add_card, on_edit=self._edit, embed=self.embed)
         self.cards.children = (c, *self.cards.children)
         return c
 
-    def _edit(self, request: Request, seed: int | None) -> "GenerateForm":
+    def _edit(self, request: Request, seed: int | None) -> GenerateForm:
         self.load(request, seed=seed, lock_seed=True)
         return self
 
@@ -326,18 +396,21 @@ class GenerateForm(widgets.VBox):
         if hasattr(request, "ratio") and request.ratio in RATIOS:
             self.ratio.value = request.ratio
         r: Any = request
-        media = {"i2v": {"image": getattr(r, "image", None)},
-                 "flf2v": {"first": getattr(r, "first", None), "last": getattr(r, "last", None)},
-                 "grid9": {"tiles": list(getattr(r, "images", ()) or ()) or getattr(r, "grid", None)},
-                 "ref2v": {"ref_videos": list(getattr(r, "videos", ())), "ref_images": list(getattr(r, "images", ()))},
-                 "edit": {"video": getattr(r, "video", None), "edit_images": list(getattr(r, "images", ()))},
-                 }.get(mode, {})
-        for name, value in media.items():
+        by_mode: dict[str, dict[str, Any]] = {
+            "i2v": {"image": getattr(r, "image", None)},
+            "flf2v": {"first": getattr(r, "first", None), "last": getattr(r, "last", None)},
+            "grid9": {"tiles": list(getattr(r, "images", ()) or ()) or getattr(r, "grid", None)},
+            "ref2v": {"ref_videos": list(getattr(r, "videos", ())), "ref_images": list(getattr(r, "images", ()))},
+            "edit": {"video": getattr(r, "video", None), "edit_images": list(getattr(r, "images", ()))},
+        }
+        for name, value in by_mode.get(mode, {}).items():
             self.inputs[name].set(value)
         if seed is not None or request.seed is not None:
             self.seed.value = seed if seed is not None else request.seed
         if lock_seed is not None:
             self.lock.value = lock_seed
-        self._mode_changed(model=request.model or self.lab.resolve(request).id, resolution=request.resolution,
-                           duration=request.duration)
-
+        self._mode_changed(
+            model=request.model or self.lab.resolve(request).id,
+            resolution=request.resolution,
+            duration=request.duration,
+        )

@@ -1,191 +1,16 @@
 """Galleries: runs side by side, grouped by any log column (seed grids, prompt A vs B, host vs host).
 
 `show(runs, by=...)` takes whatever holds runs — the log, a DataFrame slice of it, a list of Jobs, a
-sweep (anything with `.jobs`) — and renders plain HTML (no widget state), so a 48-video gallery adds
-well under 100 KB to the saved notebook: videos are linked, posters are tiny data URIs sized to a
-per-gallery byte budget. `static=True` shows a contact-sheet PNG instead (for exports that drop video).
+sweep (anything with `.jobs`) — and renders plain HTML (no widget state; the `Gallery` itself lives in
+`wanlab._views`), so a 48-video gallery adds well under 100 KB to the saved notebook. `static=True`
+shows a contact-sheet PNG instead (for exports that drop video).
 """
+
 from __future__ import annotations
 
-import html
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .video import poster_uri, video_html
-
-# Columns worth grouping by when `by="auto"`, in row-key preference order; "seed" goes across.
-AUTO_KEYS = ("host", "model", "mode", "prompt", "negative_prompt", "resolution", "duration", "seed")
-POSTER_BUDGET = 56 * 1024   # bytes of base64 posters per gallery: the bulk of what it adds to a notebook
-RUN_FIELDS = ("run_id", "status", "mode", "host", "model", "prompt", "negative_prompt", "resolution", "duration",
-              "seed", "path", "latency_s", "cost", "est_cost", "currency", "rating", "error_code")
-
-
-def _clean(v: Any) -> Any:
-    """pandas NA/NaN → None, numpy scalars → Python."""
-    try:
-        if v is None or v != v:
-            return None
-    except (TypeError, ValueError):          # pd.NA compares ambiguously
-        return None
-    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
-
-
-def _job_row(job: Any) -> dict[str, Any]:
-    r = job.request
-    return {"run_id": job.id, "status": str(job.status), "mode": job.mode, "host": job.host, "model": job.model.id,
-            "prompt": r.prompt, "negative_prompt": r.negative_prompt, "resolution": r.resolution,
-            "duration": r.duration, "seed": job.seed, "path": str(job.video_path) if job.video_path else None,
-            "latency_s": job.latency, "cost": job.cost, "est_cost": job.est_cost, "currency": job.currency,
-            "rating": None, "error_code": job.error_code or None}
-
-
-def runs_of(runs: Any) -> list[dict[str, Any]]:
-    """One dict per run from a log, a DataFrame, a Job, a list of Jobs/dicts, or a sweep (`.jobs`/`.df`)."""
-    from ..jobs import Job
-
-    if isinstance(runs, Job):
-        return [_job_row(runs)]
-    if hasattr(runs, "to_dict") and hasattr(runs, "columns"):          # a DataFrame
-        return [{k: _clean(v) for k, v in rec.items()} for rec in runs.to_dict("records")]
-    if hasattr(runs, "df"):                     # the ExperimentLog, a Sweep (its df has reused runs too)
-        return runs_of(runs.df)
-    if hasattr(runs, "jobs") and not isinstance(runs, (list, tuple)):  # a Lab, anything holding jobs
-        return runs_of([j for j in runs.jobs if j is not None])
-    out: list[dict[str, Any]] = []
-    for item in runs:
-        if item is None:                        # a sweep cell not started
-            continue
-        out += runs_of(item) if isinstance(item, Job) else [{k: _clean(v) for k, v in dict(item).items()}]
-    return out
-
-
-def _auto_by(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    varying = [k for k in AUTO_KEYS if len({str(r.get(k)) for r in rows}) > 1]
-    if "seed" in varying and len(varying) > 1:       # seeds across, everything else down: a seed grid
-        return (tuple(k for k in varying if k != "seed"), "seed")  # type: ignore[return-value]
-    return tuple(varying[:2]) if len(varying) <= 2 else (tuple(varying[:-1]), varying[-1])  # type: ignore
-
-
-def _num(label: str) -> float | None:
-    try:
-        return float(label.split()[-1])
-    except (ValueError, IndexError):
-        return None
-
-
-def _key(row: dict[str, Any], cols: str | Sequence[str]) -> str:
-    cols = (cols,) if isinstance(cols, str) else tuple(cols)
-    return " · ".join(f"{row.get(c)}" if c != "seed" else f"seed {row.get(c)}" for c in cols)
-
-
-@dataclass
-class Gallery:
-    """Runs laid out as a grid. `by=None`: a flat grid; `by="seed"`: one row per value; `by=("prompt",
-    "seed")`: rows by prompt, columns by seed; `by="auto"`: whatever varies between the runs."""
-
-    runs: Any
-    by: Any = "auto"
-    limit: int | None = None
-    width: int = 240
-    cols: int = 4
-    embed: bool | None = None
-    poster_budget: int = POSTER_BUDGET
-
-    def __post_init__(self) -> None:
-        rows = runs_of(self.runs)
-        self.rows = rows[-self.limit:] if self.limit else rows
-
-    # -- layout ----------------------------------------------------------------------------------
-    def layout(self) -> tuple[list[str], list[str], dict[tuple[str, str], list[dict[str, Any]]]]:
-        """(row labels, column labels, cells): the grid the HTML and the contact sheet both draw."""
-        by = _auto_by(self.rows) if self.by == "auto" else self.by
-        if isinstance(by, str):
-            by = (by,)
-        by = tuple(by or ())
-        row_key = by[0] if len(by) >= 1 else None
-        col_key = by[1] if len(by) >= 2 else None
-        cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for i, r in enumerate(self.rows):
-            rk = _key(r, row_key) if row_key else ""
-            ck = _key(r, col_key) if col_key else (str(i % self.cols) if not row_key else "")
-            cells.setdefault((rk, ck), []).append(r)
-        if not row_key and not col_key:     # flat: reflow into rows of `cols`
-            cells = {(str(i // self.cols), str(i % self.cols)): [r] for i, r in enumerate(self.rows)}
-        row_labels = list(dict.fromkeys(k[0] for k in cells))
-        col_labels = list(dict.fromkeys(k[1] for k in cells))
-        if col_key and all(_num(c) is not None for c in col_labels):   # seeds, durations: numeric order
-            col_labels.sort(key=_num)
-        self._labelled = (bool(row_key), bool(col_key))
-        return row_labels, col_labels, cells
-
-    def _poster_width(self, paths: list[str]) -> int:
-        """The widest poster (≤ the cell) whose total base64 fits the budget: measured, not guessed."""
-        width = min(self.width, 320)
-        for _ in range(4):
-            total = sum(len(poster_uri(p, width, 60)) for p in paths)
-            if total <= self.poster_budget or width <= 48:
-                return width
-            width = max(48, int(width * (self.poster_budget / total) ** 0.5 * 0.95))
-        return width
-
-    # -- rendering -------------------------------------------------------------------------------
-    def _caption(self, r: dict[str, Any]) -> str:
-        bits = [] if self._labelled[1] else [f"seed {r.get('seed')}"]
-        if r.get("status") not in (None, "SUCCEEDED"):
-            bits.append(str(r.get("status")))
-        if r.get("rating"):
-            bits.append("★" * int(r["rating"]))
-        return " ".join(bits)
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return "<div>no runs</div>"
-        row_labels, col_labels, cells = self.layout()
-        paths = [r["path"] for r in self.rows if r.get("path") and Path(r["path"]).exists()]
-        pw = self._poster_width(paths)
-        show_rows, show_cols = self._labelled
-        head = ""
-        if show_cols:
-            head = "<tr><th></th>" * show_rows + ("" if show_rows else "<tr>") + "".join(
-                f"<th style='font-size:12px'>{html.escape(c)}</th>" for c in col_labels) + "</tr>"
-        body = []
-        for rl in row_labels:
-            tds = [f"<th style='text-align:left;font-size:12px;max-width:200px'>{html.escape(rl[:200])}</th>"] \
-                if show_rows else []
-            for cl in col_labels:
-                items = cells.get((rl, cl), [])
-                tds.append("<td style='vertical-align:top'>" + "".join(
-                    video_html(r.get("path"), width=self.width, poster_width=pw, poster_quality=60,
-                               embed=self.embed, caption=self._caption(r)) if r.get("path")
-                    else f"<div style='width:{self.width}px;color:#a00;font-size:11px'>"
-                         f"{html.escape(str(r.get('status')))} {html.escape(str(r.get('error_code') or ''))}</div>"
-                    for r in items) + "</td>")
-            body.append("<tr>" + "".join(tds) + "</tr>")
-        n_ok = sum(1 for r in self.rows if r.get("status") == "SUCCEEDED")
-        title = f"{len(self.rows)} run(s), {n_ok} succeeded"
-        return (f"<div><div style='font-size:12px;color:#555'>{title}</div>"
-                f"<table>{head}{''.join(body)}</table></div>")
-
-    def __repr__(self) -> str:
-        return f"<Gallery of {len(self.rows)} run(s), by={self.by!r}>"
-
-    def contact_sheet(self, out: str | os.PathLike | None = None, cell: int = 320) -> Path | bytes:
-        """A PNG of one frame per run, in the gallery's order and labelled by its grid keys."""
-        from ..media import contact_sheet
-
-        row_labels, col_labels, cells = self.layout()
-        videos, labels = [], []
-        for rl in row_labels:
-            for cl in col_labels:
-                for r in cells.get((rl, cl), []):
-                    videos.append(r.get("path") or os.devnull)
-                    labels.append(" · ".join(x for x in (rl if self._labelled[0] else "",
-                                                         cl if self._labelled[1] else f"seed {r.get('seed')}")
-                                             if x))
-        ncols = len(col_labels) if self._labelled[1] else self.cols
-        return contact_sheet(videos, labels, cols=ncols, cell=cell, out=out)
+from .._views import AUTO_KEYS, POSTER_BUDGET, RUN_FIELDS, Gallery, runs_of
 
 
 def gallery(runs: Any, by: Any = "auto", **kw: Any) -> Gallery:
@@ -200,3 +25,5 @@ def show(runs: Any, by: Any = "auto", *, static: bool = False, **kw: Any) -> Non
     g = Gallery(runs, by=by, **kw)
     display(Image(data=g.contact_sheet()) if static else g)
 
+
+__all__ = ["AUTO_KEYS", "POSTER_BUDGET", "RUN_FIELDS", "Gallery", "gallery", "runs_of", "show"]

@@ -1,9 +1,10 @@
-"""Turning the media URLs of a request into bytes for the renderer, offline.
+"""Fetching a request's media offline: URLs into bytes for the renderer, and what those bytes are.
 
 `data:` URIs decode; `oss://<key>` resolves from the sim's OSS uploads; http(s) URLs that point at the
 sim itself are served from its stores; anything else cannot be fetched offline: with strict_media the
 task fails the way the host fails an unreachable URL, otherwise the renderer gets the URL text (its
 placeholder path)."""
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ class MediaUnreachable(Exception):
 @dataclass
 class Resolver:
     store: BlobStore
-    own_hosts: frozenset[str]          # "127.0.0.1:PORT", "localhost:PORT", the Host header seen
+    own_hosts: frozenset[str]  # "127.0.0.1:PORT", "localhost:PORT", the Host header seen
     strict: bool
     sim_now: float
 
@@ -31,7 +32,7 @@ class Resolver:
         if url.startswith("data:"):
             return _data_uri(url)
         if url.startswith("oss://"):
-            blob = self.store.get("oss", url[len("oss://"):])
+            blob = self.store.get("oss", url[len("oss://") :])
             if blob is None or blob.expired(self.sim_now):
                 raise MediaUnreachable(f"no uploaded object at {url}")
             return blob.read()
@@ -61,10 +62,12 @@ def _data_uri(url: str) -> bytes:
     return urllib.parse.unquote_to_bytes(payload)
 
 
+# ---- what the fetched bytes are (task building sizes the output and sorts references by them) ----
 def image_aspect(data: bytes) -> float | None:
     """Width / height of an encoded image, or None when it does not decode."""
     try:
         from PIL import Image
+
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size
         return w / h if h else None
@@ -79,44 +82,7 @@ def is_video(data: bytes) -> bool:
 def video_info(data: bytes) -> dict | None:
     try:
         from . import render
+
         return render.probe(data)
     except Exception:  # noqa: BLE001
         return None
-
-
-def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
-    """(fields, files) of a multipart/form-data body; files map name → (filename, bytes, content type).
-    The sim has no python-multipart, and a dozen lines cover what the SDKs send."""
-    boundary = None
-    for piece in content_type.split(";"):
-        k, _, v = piece.strip().partition("=")
-        if k.lower() == "boundary":
-            boundary = v.strip().strip('"')
-    if not boundary:
-        raise ValueError("multipart body without a boundary")
-    fields: dict[str, str] = {}
-    files: dict[str, tuple[str, bytes, str]] = {}
-    delim = b"--" + boundary.encode()
-    for part in body.split(delim)[1:]:
-        if part.startswith(b"--"):
-            break
-        if part.startswith(b"\r\n"):
-            part = part[2:]
-        head, _, data = part.partition(b"\r\n\r\n")
-        if data.endswith(b"\r\n"):
-            data = data[:-2]
-        headers: dict[str, str] = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        disp = headers.get("content-disposition", "")
-        params: dict[str, str] = {}
-        for piece in disp.split(";")[1:]:
-            k, _, v = piece.strip().partition("=")
-            params[k.lower()] = v.strip().strip('"')
-        name = params.get("name", "")
-        if "filename" in params:
-            files[name] = (params["filename"], data, headers.get("content-type", "application/octet-stream"))
-        else:
-            fields[name] = data.decode("utf-8", "replace")
-    return fields, files

@@ -1,0 +1,141 @@
+"""The only module that imports httpx: one AsyncClient per Lab, the key added at send time, the rate
+limiters and the concurrent-job slots (all loop-bound, made lazily on the loop that uses them), and the
+classification of transport errors the retry loop needs. The job's life is in `runner.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .limits import Limits, RateLimiter
+from .providers.base import HttpRequest, HttpResponse
+from .secret import Secret
+
+# Transport errors that prove the request never reached the server: safe to re-send even a submit.
+NOT_SENT: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Transport errors after which the body may have reached the host.
+AMBIGUOUS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+TransportError = httpx.TransportError
+
+
+def is_transport(value: object) -> bool:
+    """Whether `value` can carry a Lab's requests (tests pass httpx.MockTransport and recording wrappers)."""
+    return isinstance(value, httpx.AsyncBaseTransport)
+
+
+class _Bearer(httpx.Auth):
+    """Adds the key at send time, so no request object of ours ever holds it."""
+
+    def __init__(self, secret: Secret):
+        self._secret = secret
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"_Bearer({self._secret!r})"
+
+
+class Http:
+    """Sends `HttpRequest`s; the key only on requests marked `auth` (the API host's), never on upload
+    targets or result downloads."""
+
+    def __init__(
+        self,
+        secret: Secret,
+        limits: Limits,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float = httpx.Timeout(30.0, connect=10.0),
+        stats: dict[str, int] | None = None,
+    ):
+        self.limits = limits
+        self.stats = stats if stats is not None else {"requests": 0}
+        self._auth = _Bearer(secret)
+        self._transport = transport
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self.submit_rate: RateLimiter | None = None
+        self.query_rate: RateLimiter | None = None
+        self.slots: asyncio.Semaphore | None = None
+
+    def ensure(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport, timeout=self._timeout, follow_redirects=True, trust_env=False
+            )
+            # Hosts count requests in sliding windows of unpublished exactness: an even drip (burst 1),
+            # 5 % under the published rate; RateLimiter adds the margin against late arrivals.
+            self.submit_rate = RateLimiter(self.limits.submits_per_s * 0.95, burst=1)
+            self.query_rate = RateLimiter(self.limits.queries_per_s * 0.95, burst=1)
+            self.slots = asyncio.Semaphore(self.limits.concurrent_jobs)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def send(self, req: HttpRequest, timeout: float | None = None) -> HttpResponse:
+        client = self.ensure()
+        self.stats["requests"] = self.stats.get("requests", 0) + 1
+        kwargs: dict[str, Any] = {"headers": dict(req.headers), "params": req.params}
+        if req.json is not None:
+            kwargs["content"] = json.dumps(req.json).encode()
+        elif req.files is not None:
+            kwargs["data"], kwargs["files"] = req.data, req.files
+        elif req.data is not None:
+            kwargs["data"] = req.data
+        elif req.content is not None:
+            kwargs["content"] = req.content
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        resp = await client.request(req.method, req.url, auth=self._auth if req.auth else None, **kwargs)
+        return HttpResponse(resp.status_code, dict(resp.headers), resp.content)
+
+    async def fetch_into(self, url: str, part: Path) -> Fetched:
+        """One pass of a resumable download into `part`: asks for the bytes after those already there,
+        appends what arrives as it arrives (a cut keeps it). Never sends the key: result URLs are
+        pre-signed, on another host."""
+        client = self.ensure()
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        async with client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code >= 400:
+                body = (await resp.aread())[:300].decode("utf-8", "replace")
+                return Fetched(resp.status_code, dict(resp.headers), body, None)
+            total: int | None = None
+            if resp.status_code == 206 and have:
+                mode = "ab"
+                crange = resp.headers.get("Content-Range", "")
+                if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
+                    total = int(crange.rsplit("/", 1)[1])
+            else:
+                mode = "wb"  # the server ignored Range: start over
+                if resp.headers.get("Content-Length", "").isdigit():
+                    total = int(resp.headers["Content-Length"])
+            with open(part, mode) as fh:
+                async for chunk in _chunks(resp):
+                    fh.write(chunk)
+            return Fetched(resp.status_code, dict(resp.headers), "", total)
+
+
+class Fetched:
+    """What one download pass got: the status, headers, an error body (first 300 characters) or the
+    announced total size."""
+
+    __slots__ = ("status", "headers", "body", "total")
+
+    def __init__(self, status: int, headers: dict[str, str], body: str, total: int | None):
+        self.status, self.headers, self.body, self.total = status, headers, body, total
+
+
+async def _chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
+    async for chunk in resp.aiter_bytes():
+        yield chunk

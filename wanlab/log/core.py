@@ -1,0 +1,380 @@
+"""`ExperimentLog`: the rows, written as jobs move and read back as dicts or typed DataFrames. The file and
+its connection are `db.Db`; leases `leases.Leases`; the DataFrame snapshot `frame.FrameCache`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..jobs import Job, JobEvent
+from ..providers.base import billed_seconds
+from . import export
+from .db import Db, default_home
+from .frame import FrameCache
+from .leases import Leases, lease_length
+from .schema import NAMES, NEXT_SEQ, NOT_TERMINAL, RESULT_TTL_S, SELECT, TERMINAL, from_rows, where
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ExperimentLog:
+    """`lease_s`: how long a claim on a row lasts without renewal (default `$WANLAB_LEASE_S` or 60 s). While
+    a job of this process runs, a heartbeat thread renews its row's lease every `lease_s / 4`; a process
+    that dies stops renewing, and after `lease_s` another process's `lab.resume()` may take the row."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        lease_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.path = Path(path) if path is not None else default_home() / "runs.sqlite"
+        lease_s = lease_length(lease_s)
+        self._db = Db(self.path)
+        self.leases = Leases(self._db, lease_s=lease_s, clock=clock)
+        self._frames = FrameCache(self._db)
+        # fixed for the log's life: read here, owned by the parts above
+        self.owner, self.lease_s, self.clock = self.leases.owner, self.leases.lease_s, self.leases.clock
+        self.log_id, self.cache_path, self._lock = self._db.log_id, self._frames.path, self._db.lock
+
+    @property
+    def _conn(self) -> sqlite3.Connection | None:  # None after close(); for tests and bench/bench_log.py
+        return self._db.conn
+
+    def _repr_html_(self) -> str:
+        from .._views import log_html
+
+        return log_html(self)
+
+    def __repr__(self) -> str:
+        return f"ExperimentLog({str(self.path)!r}, rows={len(self)})"
+
+    def __len__(self) -> int:
+        return self._db.query("SELECT COUNT(*) FROM runs")[0][0]
+
+    @property
+    def closed(self) -> bool:
+        return self._db.closed
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the file, so `runs.sqlite` alone is the whole log (a copy, a backup), and
+        let go of every lease held here: another process may take those rows at once."""
+        if self._db.closed:
+            return
+        self._db.closed = True
+        self.leases.stop()
+        self._db.close(self.leases.let_go)  # reads reopen it (`lab.log.df` after `lab.close()`); writes refuse
+
+    def checkpoint(self, every_s: float = 30.0) -> None:
+        """Copy the WAL into the main file now and then (passive: never waits on readers)."""
+        self._db.checkpoint(every_s)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _write(self, run_id: str, values: dict[str, Any], insert: bool = False) -> None:
+        values = {**values, "updated": time.time()}
+        if insert:
+            self._db.write(*_insert(run_id, values))
+        else:
+            sets = ", ".join(f"{k} = ?" for k in values)
+            self._db.write(f"UPDATE runs SET {sets}, seq = {NEXT_SEQ} WHERE run_id = ?", [*values.values(), run_id])
+
+    def insert(self, row: dict[str, Any]) -> None:
+        """One durable row (a commit per call)."""
+        row = dict(row)
+        self._write(row.pop("run_id"), row, insert=True)
+
+    def update(self, run_id: str, **values: Any) -> None:
+        unknown = set(values) - set(NAMES)
+        if unknown:
+            raise KeyError(f"not log columns: {', '.join(sorted(unknown))}")
+        self._write(run_id, values)
+
+    def set_rating(self, run_id: str, rating: int | None = None, notes: str | None = None) -> None:
+        if rating is not None and rating not in range(1, 6):
+            raise ValueError(f"rating={rating!r}: use 1–5")
+        values: dict[str, Any] = {}
+        if rating is not None:
+            values["rating"] = rating
+        if notes is not None:
+            values["notes"] = notes
+        self.update(run_id, **values)
+
+    def record_created(
+        self, job: Job, params: dict[str, Any], inputs: dict[str, Any], *, attach: bool = False, **extra: Any
+    ) -> dict[str, Any] | None:
+        """The row for a new job, before anything is sent; the job then updates it via `observe`.
+        `params` and `inputs` come from `records.to_record` and are enough to rebuild the request.
+
+        With `attach`, and an unfinished row for the same request (fingerprint, model, host, base URL) in
+        the log — from this process, another live one, or a dead one — nothing is written and that row is
+        returned instead: the run is already paid for or about to be. Check and insert are one transaction,
+        so two kernels running the same cell at once make one row between them."""
+        req = job.request
+        row = {
+            "run_id": job.id,
+            "created": job.timings["created"],
+            "host": job.host,
+            "region": job.region,
+            "protocol": getattr(job, "protocol", ""),
+            "model": job.model.id,
+            "mode": req.mode,
+            "prompt": req.prompt,
+            "negative_prompt": req.negative_prompt,
+            "resolution": req.resolution,
+            "duration": req.duration,
+            "seed": req.seed,
+            "params": json.dumps(params, default=str),
+            "inputs": json.dumps(inputs, default=str),
+            "fingerprint": req.fingerprint(),
+            "status": str(job.status),
+            "polls": 0,
+            "retries": 0,
+            "claimed_by": self.owner,
+            "claimed_until": self.leases.until(),
+        }
+        row.update(extra)
+        if not attach:
+            self.insert(row)
+            return None
+        keys = ("fingerprint", "model", "host", "protocol", "region", "base_url")
+        same = " AND ".join(f"{k} IS ?" for k in keys)
+        values = {**row, "updated": time.time()}
+        run_id = values.pop("run_id")
+        with self._db.immediate() as conn:
+            found = conn.execute(
+                f"{SELECT} WHERE {same} AND {NOT_TERMINAL} ORDER BY created DESC LIMIT 1",
+                [row.get(k) for k in keys] + list(TERMINAL),
+            ).fetchone()
+            if found is None:
+                conn.execute(*_insert(run_id, values))
+        return dict(zip(NAMES, found, strict=True)) if found is not None else None
+
+    def observe_loudly(self, job: Job, ev: JobEvent) -> None:
+        """`observe`, made loud: a write that fails (disk full, read-only) is put on the job, logged to the
+        wanlab logger (stderr by default) and warned about where the user waits for the job — never silent."""
+        if ev.kind == "log_error":
+            return
+        try:
+            self.observe(job, ev)
+        except Exception as exc:
+            first = job.log_error is None
+            job.log_error = exc
+            job.emit("log_error", f"the experiment log {self.path} could not record {ev.kind}: {exc}")
+            if first:
+                logging.getLogger("wanlab").error(
+                    "experiment log %s: cannot record job %s (%s); its task id %s is in memory only",
+                    self.path,
+                    job.id,
+                    exc,
+                    job.task_id,
+                )
+
+    def observe(self, job: Job, ev: JobEvent) -> None:
+        """Job observer: write what changed. Runs on the Lab's loop thread."""
+        values: dict[str, Any] = {}
+        if ev.kind == "submitted":
+            values.update(
+                task_id=job.task_id,
+                request_id=job.request_id,
+                submitted=job.timings["submitted"],
+                status=str(job.status),
+            )
+        elif ev.kind == "status":
+            # a job is SUCCEEDED only once its file is verified (Job.apply), so a crash while downloading
+            # leaves a DOWNLOADING row for resume(), never a SUCCEEDED row without a video
+            values.update(
+                status=str(job.status),
+                polls=job.polls,
+                **{k: job.timings[k] for k in ("started", "scheduled", "ended")},
+            )
+            if job.task_id:
+                values["task_id"] = job.task_id
+            if job.video_url:
+                values["video_url"] = job.video_url
+                values["url_expires"] = (job.timings["ended"] or time.time()) + RESULT_TTL_S
+            if job.usage:
+                values["billed_seconds"] = billed_seconds(job.usage)
+            if job.error is not None:
+                values["error_code"] = job.error_code or type(job.error).__name__
+                values["error_message"] = str(job.error)
+            if job.seed is not None and job.request.seed is None:
+                values["seed"] = job.seed  # the seed the host drew: rerun() reproduces it
+            values.update(latency_s=job.latency, queue_s=job.queue_time, run_s=job.run_time)
+            if job.status.terminal:
+                values["claimed_until"] = 0.0
+                self.release(job.id)
+                self.checkpoint()
+            if getattr(job, "cost", None) is not None:
+                values["cost"] = job.cost
+                if job.currency:
+                    values["currency"] = job.currency
+                if getattr(job, "cost_basis", None):
+                    values["price_source"] = job.cost_basis
+        elif ev.kind == "downloaded":
+            info = job.video_info
+            values.update(
+                path=str(job.video_path),
+                sha256=job.sha256,
+                bytes=job.bytes,
+                downloaded=job.timings["downloaded"],
+                width=info.get("width"),
+                height=info.get("height"),
+                fps=info.get("fps"),
+                frames=info.get("frames"),
+                video_seconds=info.get("duration"),
+            )
+        elif ev.kind == "retry":
+            self._db.write(
+                f"UPDATE runs SET retries = COALESCE(retries, 0) + 1, seq = {NEXT_SEQ} WHERE run_id = ?", [job.id]
+            )
+            return
+        elif ev.kind == "detached":
+            self.release(job.id)
+            values["claimed_until"] = 0.0
+            values["error_code"] = job.error_code or (type(job.error).__name__ if job.error else "")
+            values["error_message"] = f"detached, resumable: {ev.detail}"
+        elif ev.kind == "cancel":
+            values["cancel"] = ev.detail
+        elif ev.kind == "heartbeat":
+            values["claimed_until"] = self.leases.until()
+        if values:
+            self.update(job.id, **values)
+
+    # -- leases (two kernels, one log): see leases.Leases ----------------------------------------
+    def holder(self, run_id: str) -> str | None:
+        """Who holds a live lease on the row (None when it is free to take)."""
+        return self.leases.holder(run_id)
+
+    def claim(self, run_id: str) -> bool:
+        """Take the lease on a row unless someone alive holds it: a lease ends when its holder dies (seen at
+        once on the same machine), closes its Lab, stops renewing it (another machine: after `lease_s`), or
+        the job ends. A compare-and-swap on the holder: atomic across processes."""
+        return self.leases.claim(run_id)
+
+    def hold(self, run_id: str) -> None:
+        """A job of this process is running this row: keep its lease alive until `release`."""
+        self.leases.hold(run_id)
+
+    def release(self, run_id: str) -> None:
+        self.leases.release(run_id)
+
+    def renew(self) -> list[str]:
+        """Extend the leases of the rows held here; returns the ids whose lease another process took
+        (after this one stalled longer than `lease_s`)."""
+        return self.leases.renew()
+
+    def try_lock(self, scope: str, token: str, hold_s: float) -> bool:
+        """Take the named lock unless someone alive holds it. Submits to one account go one at a time across
+        kernels, so an ambiguous submit has at most one new task on the host to adopt."""
+        return self.leases.try_lock(scope, token, hold_s)
+
+    def unlock(self, scope: str, token: str) -> None:
+        self.leases.unlock(scope, token)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, scope: str, holder: str, hold_s: float) -> AsyncIterator[None]:
+        """Wait for the named lock (`try_lock`), hold it for the block, let it go. `holder` tells apart
+        several users of this log in one process."""
+        token = f"{self.owner}#{holder}"
+        while not self.try_lock(scope, token, hold_s):
+            await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            self.unlock(scope, token)
+
+    def submitting(self, model: str, since: float, exclude: str) -> list[tuple[float, str]]:
+        """(started, run_id) of rows whose submit is in flight or unresolved (SUBMITTING, no task id) for
+        `model` since `since`, in any process: the other claimants on the new tasks a host lists."""
+        return self.leases.submitting(model, since, exclude)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def rows(self, since: Any = None, until: Any = None, **equals: Any) -> list[dict[str, Any]]:
+        """Rows as dicts, oldest first, filtered like `frame`: `log.rows(fingerprint=fp, status="SUCCEEDED")`."""
+        return self._rows_sql(*where(since, until, **equals))
+
+    def _rows_sql(self, condition: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(zip(NAMES, r, strict=True)) for r in self._select(condition, params)]
+
+    def _select(self, condition: str, params: Iterable[Any]) -> list[tuple]:
+        """Whole rows (NAMES, in order) matching an SQL condition ("" for all), oldest first."""
+        return self._db.query(SELECT + (f" WHERE {condition}" if condition else "") + " ORDER BY created", params)
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        rows = self.rows(run_id=run_id)
+        if not rows:
+            raise KeyError(f"no run {run_id!r} in {self.path}")
+        return rows[0]
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        return self._rows_sql(NOT_TERMINAL, TERMINAL)
+
+    def similar(
+        self,
+        column: str,
+        *,
+        model: str,
+        resolution: str,
+        duration: int,
+        host: str | None = None,
+        exclude: str | None = None,
+        limit: int = 50,
+    ) -> list[float]:
+        """`column` (e.g. latency_s, run_s) of the latest successful runs with the same model, resolution
+        and duration: the history that ETAs and poll priors are drawn from."""
+        if column not in NAMES:
+            raise KeyError(f"{column!r} is not a log column")
+        sql = (
+            f"SELECT {column} FROM runs WHERE status = 'SUCCEEDED' AND {column} IS NOT NULL AND model = ? "
+            f"AND resolution = ? AND duration = ?"
+        )
+        params: list[Any] = [model, resolution, duration]
+        if host is not None:
+            sql += " AND host = ?"
+            params.append(host)
+        if exclude is not None:
+            sql += " AND run_id != ?"
+            params.append(exclude)
+        return [float(r[0]) for r in self._db.query(sql + f" ORDER BY created DESC LIMIT {int(limit)}", params)]
+
+    def known_task_ids(self) -> set[str]:
+        return {r[0] for r in self._db.query("SELECT task_id FROM runs WHERE task_id IS NOT NULL")}
+
+    @property
+    def df(self) -> pd.DataFrame:
+        return self.frame()
+
+    def frame(self, since: Any = None, until: Any = None, **equals: Any) -> pd.DataFrame:
+        """The log as a typed DataFrame: categorical resolution (ordered 480P < 720P < 1080P), nullable
+        integers, tz-aware UTC datetimes. Rows where each column equals the value (a list means any of them,
+        None means NULL), created in [since, until) (datetimes, pandas Timestamps or epoch seconds):
+        `log.frame(status="FAILED")`, `log.frame(study="kites", resolution=["720P", "1080P"],
+        since="2026-07-01")`. Without filters, the whole log comes from the snapshot cache (`frame.FrameCache`)."""
+        condition, params = where(since, until, **equals)
+        if not condition:
+            return self._frames.frame()
+        return from_rows(self._select(condition, params))
+
+    filter = frame  # `log.filter(status="FAILED")`: the same as `log.frame(...)`
+
+    to_csv = export.to_csv
+    to_parquet = export.to_parquet
+    to_mlflow = export.to_mlflow
+
+
+def _insert(run_id: Any, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    cols = ["run_id", *values]
+    return (
+        f"INSERT INTO runs ({', '.join(cols)}, seq) VALUES ({', '.join('?' * len(cols))}, {NEXT_SEQ})",
+        [run_id, *values.values()],
+    )

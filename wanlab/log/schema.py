@@ -1,0 +1,164 @@
+"""The `runs` table: its columns, how a row becomes a typed pandas row, and keyword filters as SQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..providers.base import Status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# (column, SQL type, pandas dtype)
+COLUMNS: list[tuple[str, str, str]] = [
+    ("run_id", "TEXT PRIMARY KEY", "string"),
+    ("study", "TEXT", "string"),
+    ("created", "REAL", "datetime"),
+    ("host", "TEXT", "category"),
+    ("protocol", "TEXT", "category"),
+    ("region", "TEXT", "category"),
+    ("base_url", "TEXT", "string"),
+    ("model", "TEXT", "category"),
+    ("mode", "TEXT", "category"),
+    ("prompt", "TEXT", "string"),
+    ("negative_prompt", "TEXT", "string"),
+    ("resolution", "TEXT", "resolution"),
+    ("duration", "INTEGER", "Int64"),
+    ("seed", "INTEGER", "Int64"),
+    ("params", "TEXT", "string"),
+    ("inputs", "TEXT", "string"),
+    ("fingerprint", "TEXT", "string"),
+    ("task_id", "TEXT", "string"),
+    ("request_id", "TEXT", "string"),
+    ("status", "TEXT", "category"),
+    ("error_code", "TEXT", "string"),
+    ("error_message", "TEXT", "string"),
+    ("started", "REAL", "datetime"),
+    ("submitted", "REAL", "datetime"),
+    ("scheduled", "REAL", "datetime"),
+    ("ended", "REAL", "datetime"),
+    ("downloaded", "REAL", "datetime"),
+    ("latency_s", "REAL", "Float64"),
+    ("queue_s", "REAL", "Float64"),
+    ("run_s", "REAL", "Float64"),
+    ("polls", "INTEGER", "Int64"),
+    ("retries", "INTEGER", "Int64"),
+    ("video_url", "TEXT", "string"),
+    ("url_expires", "REAL", "datetime"),
+    ("path", "TEXT", "string"),
+    ("sha256", "TEXT", "string"),
+    ("bytes", "INTEGER", "Int64"),
+    ("width", "INTEGER", "Int64"),
+    ("height", "INTEGER", "Int64"),
+    ("fps", "REAL", "Float64"),
+    ("frames", "INTEGER", "Int64"),
+    ("video_seconds", "REAL", "Float64"),
+    ("billed_seconds", "REAL", "Float64"),
+    ("est_cost", "REAL", "Float64"),
+    ("cost", "REAL", "Float64"),
+    ("currency", "TEXT", "category"),
+    ("price_source", "TEXT", "string"),
+    ("tags", "TEXT", "string"),
+    ("notes", "TEXT", "string"),
+    ("rating", "INTEGER", "Int64"),
+    ("cancel", "TEXT", "string"),
+    ("claimed_by", "TEXT", "string"),
+    ("claimed_until", "REAL", "Float64"),
+    ("updated", "REAL", "datetime"),
+]
+NAMES = [c for c, _, _ in COLUMNS]
+TERMINAL = tuple(s.value for s in Status if s.terminal)
+RESULT_TTL_S = 24 * 3600  # DashScope keeps task ids and result URLs 24 h
+
+SELECT = f"SELECT {', '.join(NAMES)} FROM runs"
+NOT_TERMINAL = f"status NOT IN ({', '.join('?' * len(TERMINAL))})"  # with TERMINAL as its parameters
+NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"  # every write bumps the change counter, in its transaction
+SCHEMA_ID = "1:" + ",".join(f"{c}/{k}" for c, _, k in COLUMNS)
+
+
+def create_tables(conn: sqlite3.Connection) -> str:
+    """Create (or bring up to date) the tables and indexes of a log; returns the log's id."""
+    cols = ", ".join(f"{c} {t}" for c, t, _ in COLUMNS)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS runs ({cols})")
+    have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+    for c, t, _ in COLUMNS:  # an older file gains new columns
+        if c not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
+    if "seq" not in have:  # the change counter behind the DataFrame cache (not a df column)
+        conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
+    conn.execute("UPDATE runs SET seq = rowid WHERE seq IS NULL")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_status ON runs(status)")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_task ON runs(task_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_created ON runs(created)")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_seq ON runs(seq)")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs(fingerprint)")
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", [uuid.uuid4().hex])
+    conn.execute("CREATE TABLE IF NOT EXISTS locks (scope TEXT PRIMARY KEY, owner TEXT, until REAL)")
+    return conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0]
+
+
+def where(since: Any = None, until: Any = None, **equals: Any) -> tuple[str, list[Any]]:
+    """Keyword filters as an SQL condition and its parameters ("" when there are none): each column equals
+    its value (a list means any of them, None means NULL), created in [since, until) (datetimes, pandas
+    Timestamps or epoch seconds)."""
+    clauses, params = [], []
+    for col, value in equals.items():
+        if col not in NAMES:
+            raise KeyError(f"{col!r} is not a log column; columns: {', '.join(NAMES)}")
+        if isinstance(value, (list, tuple, set)):
+            value = list(value)
+            clauses.append(f"{col} IN ({', '.join('?' * len(value))})")
+            params += value
+        elif value is None:
+            clauses.append(f"{col} IS NULL")
+        else:
+            clauses.append(f"{col} = ?")
+            params.append(value)
+    for bound, op in ((since, ">="), (until, "<")):
+        if bound is not None:
+            clauses.append(f"created {op} ?")
+            params.append(_epoch(bound))
+    return " AND ".join(clauses), params
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.timestamp()
+
+
+def from_rows(data: list[tuple]) -> pd.DataFrame:
+    """Rows fetched as `SELECT` (NAMES, in order) as a typed DataFrame."""
+    import pandas as pd
+
+    return typed(pd.DataFrame.from_records(data, columns=NAMES))
+
+
+def typed(raw: pd.DataFrame) -> pd.DataFrame:
+    """Categorical resolution (ordered 480P < 720P < 1080P), nullable integers, tz-aware UTC datetimes."""
+    import pandas as pd
+
+    out = {}
+    for name, _, kind in COLUMNS:
+        col = raw[name]
+        if kind == "datetime":
+            out[name] = pd.to_datetime(col.astype("float64"), unit="s", utc=True)
+        elif kind == "resolution":
+            out[name] = pd.Categorical(col, categories=["480P", "720P", "1080P"], ordered=True)
+        elif kind == "category":
+            out[name] = col.astype("category")
+        elif kind == "Int64":
+            out[name] = pd.array(col, dtype="Int64") if len(col) else pd.array([], dtype="Int64")
+        elif kind == "Float64":
+            out[name] = col.astype("Float64")
+        else:
+            out[name] = col.astype("string")
+    return pd.DataFrame(out)
