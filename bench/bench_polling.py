@@ -81,7 +81,7 @@ def run_wanlab(sim: SimServer, args: argparse.Namespace, policy: Any, protocol: 
             jobs = []
             for i in range(args.jobs):
                 time.sleep(stagger_gap(args))
-                jobs.append(lab.submit(req))
+                jobs.append(lab.submit(req, fresh=True))   # the same request N times, each one paid
             lab.wait(jobs, timeout=600)
             out = []
             for j in jobs:
