@@ -220,9 +220,8 @@ def test_identical_across_processes() -> None:
     assert digests == {local}
 
 
-def test_concurrent_renders_match_sequential(clip: bytes) -> None:
-    specs = [spec_for(m, clip, seed=s) for m, s in (("t2v", 1), ("i2v", 2), ("edit", 3), ("grid9", 4))]
-    expected = [render(s) for s in specs]
+def _render_in_threads(specs: list) -> list[bytes | None]:
+    """Render every spec at once, one thread each; the results in spec order."""
     results: list[bytes | None] = [None] * len(specs)
 
     def job(k: int) -> None:
@@ -233,7 +232,12 @@ def test_concurrent_renders_match_sequential(clip: bytes) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert results == expected
+    return results
+
+
+def test_concurrent_renders_match_sequential(clip: bytes) -> None:
+    specs = [spec_for(m, clip, seed=s) for m, s in (("t2v", 1), ("i2v", 2), ("edit", 3), ("grid9", 4))]
+    assert _render_in_threads(specs) == [render(s) for s in specs]
 
 
 # --------------------------------------------------------------------------- content
@@ -484,15 +488,4 @@ def test_fonts_are_per_thread_not_locked() -> None:
 
 def test_long_prompts_render_alike_in_parallel() -> None:
     specs = [RenderSpec("t2v", _cjk(3000 + k), k, W, H, 0.2) for k in range(3)]
-    expected = [render(s) for s in specs]
-    results: list[bytes | None] = [None] * len(specs)
-
-    def job(k: int) -> None:
-        results[k] = render(specs[k])
-
-    threads = [threading.Thread(target=job, args=(k,)) for k in range(len(specs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == expected
+    assert _render_in_threads(specs) == [render(s) for s in specs]
