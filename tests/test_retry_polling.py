@@ -222,7 +222,7 @@ def test_rate_limiter_keeps_a_margin_for_late_arrivals():
     # n per 1 s window: n-1 gaps must span the window, so one late request cannot put n+1 in it
     assert RateLimiter(5.0).rate == pytest.approx(4.0)
     assert RateLimiter(20.0).rate == pytest.approx(19.0)
-    assert RateLimiter(5 / 60).rate == pytest.approx(5 / 60)      # slow paces: the caller's margin suffices
+    assert RateLimiter(5 / 60).rate == pytest.approx(5 / 60 * 0.95)  # slow paces: 5 % under covers lateness
 
 
 async def test_rate_limiter_spaces_acquisitions_in_order():

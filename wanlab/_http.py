@@ -71,9 +71,9 @@ class Http:
                 transport=self._transport, timeout=self._timeout, follow_redirects=True, trust_env=False
             )
             # Hosts count requests in sliding windows of unpublished exactness: an even drip (burst 1),
-            # 5 % under the published rate; RateLimiter adds the margin against late arrivals.
-            self.submit_rate = RateLimiter(self.limits.submits_per_s * 0.95, burst=1)
-            self.query_rate = RateLimiter(self.limits.queries_per_s * 0.95, burst=1)
+            # under the published rate by the margin RateLimiter explains.
+            self.submit_rate = RateLimiter(self.limits.submits_per_s, burst=1)
+            self.query_rate = RateLimiter(self.limits.queries_per_s, burst=1)
             self.slots = asyncio.Semaphore(self.limits.concurrent_jobs)
         return self._client
 
