@@ -1,6 +1,7 @@
 """Host-neutral task building: a parsed request (mode, sizes, media bytes) becomes an engine Task with
 its latency draws, seed and RenderSpec. Also the request rules both hosts share, each worded by the
-host's route module: typed field readers and the allowed durations."""
+host's route module: typed field readers, the allowed durations and the sim's `[sim:...]` defect tags
+in the prompt."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..catalog import RATIOS, SIZES, ModelSpec, output_size
+from .defect_tags import parse_defect_tag, strip_defect_tags
 from .engine import Engine, Task
 from .fetch import MediaUnreachable, Resolver, image_aspect, is_video, video_info
 
@@ -66,6 +68,16 @@ class Parsed:
     size: tuple[int, int] | None = None  # legacy explicit W*H
     missing: str | None = None  # a required field absent: accepted, then FAILED [2nd]
     edit_whole: bool = False  # edit with duration 0 = the whole input video
+    # known defects the prompt asks for with `[sim:name=strength,...]` tags (set from `prompt`)
+    defects: tuple[tuple[str, float], ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        # Both hosts' parse_request build a Parsed inside their `except Invalid` (-> the host's own
+        # 400), before anything is drawn or counted: a bad tag creates no task.
+        try:
+            self.defects = parse_defect_tag(self.prompt or "")
+        except ValueError as exc:
+            raise Invalid(f"{exc} (a wanlab sim tag in the prompt)") from None
 
 
 def settle_duration(parsed: Parsed, has_video: bool, refusal: Callable[[str, float, tuple[int, ...]], str]) -> Parsed:
@@ -163,7 +175,8 @@ def build_task(
     if fail is None:
         spec = RenderSpec(
             mode=parsed.mode,
-            prompt=parsed.prompt or "",
+            # the tags are kept in the task's prompt (the hosts would see text) but not drawn
+            prompt=strip_defect_tags(parsed.prompt or ""),
             seed=int(seed),
             width=int(width),
             height=int(height),
@@ -173,6 +186,7 @@ def build_task(
             images=tuple(images),
             videos=tuple(videos),
             label=label,
+            defects=parsed.defects,
         )
     now_wall, now_sim = engine.clock.wall(), engine.clock.sim()
     task = Task(

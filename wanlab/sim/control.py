@@ -115,4 +115,6 @@ def sim_task_info(app: SimApp, task) -> dict:
         "price": price,
         "fail": list(task.fail) if task.fail else None,
         "moderation": task.moderation,
+        # known defects rendered on purpose (prompt tag + task:defect rules), {name: strength}
+        "defects": dict(task.extra.get("defects") or {}),
     }

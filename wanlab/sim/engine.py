@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import hashlib
 import math
 import random
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import ModelSpec
+from .defect_tags import merge_defects, parse_defect_arg
 from .faults import FaultPlan
 from .settings import SimSettings
 from .store import BlobStore
@@ -294,7 +296,22 @@ class Engine:
                 task.moderation = True
             else:
                 task.extra["fault_fail"] = fault.arg or ""  # the route phrases the host's code and message
+        if self._will_render(task):
+            # `task:defect` rules count (and fire on) tasks planned to succeed only.
+            rules = self.faults.pick_all("task", ("defect",))
+            if rules:
+                picked = tuple(parse_defect_arg(f.arg) for f in rules)
+                task.spec = dataclasses.replace(task.spec, defects=merge_defects(task.spec.defects, picked))
+            # ground truth for /_sim/tasks/{id}: what the render will carry (prompt tag + rules)
+            task.extra["defects"] = dict(task.spec.defects)
+        else:
+            task.extra["defects"] = {}
         task._life = asyncio.get_running_loop().create_task(self._live(task))
+
+    @staticmethod
+    def _will_render(task: Task) -> bool:
+        """Planned to succeed: no planned failure, moderation or fail fault, and a spec to render."""
+        return task.fail is None and not task.moderation and "fault_fail" not in task.extra and task.spec is not None
 
     async def _live(self, task: Task) -> None:
         scale = self.settings.time_scale
@@ -309,7 +326,7 @@ class Engine:
             task.status = "RUNNING"
             task.scheduled_wall = self.clock.wall()
             deadline = asyncio.get_running_loop().time() + task.run_s * scale
-            if task.fail is None and not task.moderation and "fault_fail" not in task.extra and task.spec is not None:
+            if self._will_render(task):
                 render = asyncio.ensure_future(self.renderer.get(task.spec))
             await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
             if render is None:

@@ -13,18 +13,27 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .defect_tags import DEFECTS, parse_defect_arg
+
 ROUTES = ("submit", "query", "cancel", "list", "upload", "download", "task", "*")
 HTTP_KINDS = ("429", "500", "502", "503", "reset", "slow")
-KINDS = HTTP_KINDS + ("accept_reset", "fail", "moderation", "truncate")
+KINDS = HTTP_KINDS + ("accept_reset", "fail", "moderation", "truncate", "defect")
 # Kinds that only make sense on one route; "*" reaches them there only.
-ROUTE_ONLY = {"accept_reset": "submit", "fail": "task", "moderation": "task", "truncate": "download"}
+ROUTE_ONLY = {
+    "accept_reset": "submit",
+    "fail": "task",
+    "moderation": "task",
+    "truncate": "download",
+    "defect": "task",
+}
 
 GRAMMAR = (
     "fault spec grammar: comma-separated items 'route:kind[=arg][@prob | #n[;m;...]]', "
     f"route one of {', '.join(ROUTES)}; kind one of {', '.join(KINDS)}; "
     "'@0.1' = probability per request, '#1;3' = the 1st and 3rd requests on that route, "
     "neither = every request. Examples: 'submit:429=2@0.5', 'query:503#1;2', 'task:fail=InternalError', "
-    "'download:truncate=0.3#1', '*:slow=0.5@0.1'"
+    "'download:truncate=0.3#1', '*:slow=0.5@0.1', "
+    f"'task:defect=flicker:0.5@0.3' (a known defect on successful tasks: {', '.join(DEFECTS)}, strength 0..1)"
 )
 
 
@@ -76,7 +85,7 @@ def _check(fault: Fault, item: str) -> Fault:
     if only and fault.route not in (only, "*"):
         raise bad(f"kind {fault.kind!r} applies to route {only!r} only")
     if fault.kind in HTTP_KINDS and fault.route == "task":
-        raise bad(f"kind {fault.kind!r} is an HTTP answer; the 'task' route takes fail or moderation")
+        raise bad(f"kind {fault.kind!r} is an HTTP answer; the 'task' route takes fail, moderation or defect")
     if fault.prob is not None and not (math.isfinite(fault.prob) and 0.0 <= fault.prob <= 1.0):
         raise bad("probability must be within 0..1")
     if fault.seq is not None and (not fault.seq or min(fault.seq) < 1):
@@ -96,6 +105,11 @@ def _check(fault: Fault, item: str) -> Fault:
         if str(exc).startswith("bad fault item"):
             raise
         raise bad(f"argument {fault.arg!r} is not a number") from None
+    if fault.kind == "defect":
+        try:
+            parse_defect_arg(fault.arg)
+        except ValueError as exc:
+            raise bad(str(exc)) from None
     if fault.arg is not None and fault.kind in ("500", "502", "503", "reset", "accept_reset", "moderation"):
         raise bad(f"kind {fault.kind!r} takes no argument")
     return fault
@@ -184,8 +198,18 @@ class FaultPlan:
 
     def pick(self, route: str, kinds: Iterable[str] = KINDS) -> Fault | None:
         """Count this request against every applicable fault; return the first that fires."""
-        kinds = tuple(kinds)
-        chosen: Fault | None = None
+        fired = self._fire(route, tuple(kinds), first_only=True)
+        return fired[0] if fired else None
+
+    def pick_all(self, route: str, kinds: Iterable[str]) -> list[Fault]:
+        """Like `pick`, but every fault that fires is returned (and counted), in plan order: for kinds
+        that add up, such as several `task:defect` rules."""
+        return self._fire(route, tuple(kinds), first_only=False)
+
+    def _fire(self, route: str, kinds: tuple[str, ...], first_only: bool) -> list[Fault]:
+        """Every applicable fault sees the request; those that fire (only the first, with `first_only`)
+        are counted as injected and returned."""
+        chosen: list[Fault] = []
         with self._lock:
             for fault in self.faults:
                 if not fault.applies(route, kinds):
@@ -197,11 +221,11 @@ class FaultPlan:
                     fires = fault.seen in fault.seq
                 else:
                     fires = True
-                if fires and chosen is None:
-                    chosen = fault
-            if chosen is not None:
-                chosen.fired += 1
-                key = f"{route}:{chosen.kind}"
+                if fires and not (first_only and chosen):
+                    chosen.append(fault)
+            for fault in chosen:
+                fault.fired += 1
+                key = f"{route}:{fault.kind}"
                 self.injected[key] = self.injected.get(key, 0) + 1
         return chosen
 

@@ -43,6 +43,7 @@ Where things are
 ``text``        per-thread fonts, word wrap by rendered width, text masks
 ``overlay``     banner, frame counter and caption composited per frame
 ``modes``       how each mode uses its inputs, one generator per mode
+``defects``     known defects rendered on purpose (flicker, frozen, blur, drift) at a strength
 ``mp4``         encoding with PyAV, faststart, probe
 ``pipeline``    render(): frame producer thread + encoder
 """

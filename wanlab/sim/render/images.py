@@ -26,10 +26,21 @@ def cover_crop(img: Image.Image, width: int, height: int) -> Image.Image:
     return img.crop((0, y0, sw, y0 + ch))
 
 
-def image_canvas(img: Image.Image, width: int, height: int, scale: float) -> Canvas:
+def image_canvas(
+    img: Image.Image, width: int, height: int, scale: float, anchor: tuple[float, float] | None = None
+) -> Canvas:
+    """A canvas `scale` times the output for a pan to move over. With `anchor` (the pan's start or end, as
+    fractions of the free margin), the output-sized window there is the picture itself, cover-fitted as the
+    hosts fit an input frame — so an i2v video starts on its image, as WAN's do — and the margin around it
+    mirrors the picture; without, the picture is scaled up to fill the whole canvas."""
     cw, ch = even(width * scale), even(height * scale)
-    cropped = cover_crop(img, cw, ch)
-    return Canvas(rgb_to_yuv(np.asarray(cropped.convert("RGB")), cw, ch))
+    if anchor is None:
+        cropped = cover_crop(img, cw, ch)
+        return Canvas(rgb_to_yuv(np.asarray(cropped.convert("RGB")), cw, ch))
+    arr = np.asarray(cover_crop(img, width, height).convert("RGB"))
+    left, top = round(anchor[0] * (cw - width)), round(anchor[1] * (ch - height))
+    pads = ((top, ch - height - top), (left, cw - width - left), (0, 0))
+    return Canvas(rgb_to_yuv(np.pad(arr, pads, mode="reflect"), cw, ch))
 
 
 def placeholder_image(data: bytes, what: str, width: int = 16, height: int = 9) -> Image.Image:

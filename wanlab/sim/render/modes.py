@@ -1,4 +1,4 @@
-"""How each mode uses its inputs: t2v (seeded background), i2v (pan over the first frame), flf2v
+"""How each mode uses its inputs: t2v (seeded background), i2v (a pan that starts on the first frame), flf2v
 (first -> last cross-fade), grid9 (nine shots of one grid picture), ref2v (each reference in turn),
 edit (the input video with the instruction's effects) and extend (the clip, then a continuation).
 
@@ -59,7 +59,7 @@ def _mode_i2v(spec: RenderSpec, n: int, tgt: Target) -> Frames:
     data = spec.images[0] if spec.images else b""
     img, ok = load_image(data, spec.width, spec.height, "first frame")
     caption = None if ok and spec.images else "first frame: placeholder"
-    canvas = image_canvas(img, spec.width, spec.height, 1.15)
+    canvas = image_canvas(img, spec.width, spec.height, 1.15, anchor=_kenburns_path(spec.seed, "i2v")[0])
     yield from _still(spec, n, tgt, canvas, caption, "i2v")
 
 
@@ -67,15 +67,15 @@ def _mode_flf2v(spec: RenderSpec, n: int, tgt: Target) -> Frames:
     w, h = spec.width, spec.height
     first, _ = load_image(spec.images[0] if spec.images else b"", w, h, "first frame")
     last, _ = load_image(spec.images[1] if len(spec.images) > 1 else b"", w, h, "last frame")
-    a = image_canvas(first, w, h, 1.12)
-    b = image_canvas(last, w, h, 1.12)
+    start, end = _kenburns_path(spec.seed, "flf2v")
+    a = image_canvas(first, w, h, 1.12, anchor=start)  # the video starts on the first frame, ends on the last
+    b = image_canvas(last, w, h, 1.12, anchor=end)
     # Precomputed difference: per frame the blend is A + (D*w >> 7), all in int16,
     # instead of two float multiplies per pixel.
     a16 = [p.astype(np.int16) for p in (a.y, a.u, a.v)]
     d16 = [q.astype(np.int16) - p for p, q in zip(a16, (b.y, b.u, b.v), strict=True)]
     a_c, d_c = Canvas(tuple(a16)), Canvas(tuple(d16))  # type: ignore[arg-type]
     tmp = [np.empty(shape, np.int16) for shape in ((h, w), (h // 2, w // 2), (h // 2, w // 2))]
-    start, end = _kenburns_path(spec.seed, "flf2v")
     span = max(1, n - 1)
     for i in range(n):
         t = i / span

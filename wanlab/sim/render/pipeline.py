@@ -1,5 +1,5 @@
-"""The render entry: frames are synthesised (mode picture + overlay) in a producer thread while the
-encoder runs in the caller's."""
+"""The render entry: frames are synthesised (mode picture + overlay, and any defects asked for) in a
+producer thread while the encoder runs in the caller's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import av
 
+from . import defects
 from .modes import MODE_FUNCS, Target
 from .mp4 import encode
 from .overlay import Overlay
@@ -21,6 +22,7 @@ def _frames(spec: RenderSpec, n: int) -> Iterator[av.VideoFrame]:
     """Synthesize the n output frames (runs in the producer thread)."""
     tgt = Target()
     overlay = Overlay(spec, n)
+    fx = defects.make(spec, n)  # None for a clean render: no per-frame work
     steps = MODE_FUNCS[spec.mode](spec, n, tgt)
     tb = Fraction(1, spec.fps)
     for i in range(n):
@@ -35,7 +37,16 @@ def _frames(spec: RenderSpec, n: int) -> Iterator[av.VideoFrame]:
             tgt.planes[1].fill(128)
             tgt.planes[2].fill(128)
             caption = "(end of input)"
-        overlay.apply(tgt.planes, i, caption)
+        if fx is None:
+            overlay.apply(tgt.planes, i, caption)
+        elif fx.held(i):
+            # A frozen frame repeats the whole finished frame (counter included); the mode still
+            # stepped above, so the picture resumes on its own timeline after the span.
+            fx.hold(tgt.planes)
+        else:
+            fx.picture(tgt.planes, i)  # drift: the picture only
+            overlay.apply(tgt.planes, i, caption)
+            fx.finish(tgt.planes, i)  # flicker, blur: the whole frame; remembers the frame to freeze
         frame.pts = i
         frame.time_base = tb
         yield frame

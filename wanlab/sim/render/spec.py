@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defect_tags import DEFECTS
+
 MODES: tuple[str, ...] = ("t2v", "i2v", "flf2v", "grid9", "ref2v", "edit", "extend")
 
 
@@ -32,6 +34,9 @@ class RenderSpec:
     # extend [first clip]
     videos: tuple[bytes, ...] = ()
     label: str = "SIMULATION"  # banner text
+    # known defects rendered on purpose, ((name, strength 0..1), ...), names from DEFECTS; 0 = clean
+    # (render/defects.py says what each does)
+    defects: tuple[tuple[str, float], ...] = ()
 
 
 def seed_int(seed: int, salt: str) -> int:
@@ -61,3 +66,27 @@ def validate(spec: RenderSpec) -> None:
         raise ValueError(f"duration must be a positive number, got {spec.duration!r}")
     if n_frames(spec) > _MAX_FRAMES:
         raise ValueError(f"too many frames: {n_frames(spec)} > {_MAX_FRAMES}")
+    _validate_defects(spec.defects)
+
+
+def _validate_defects(defects: object) -> None:
+    allowed = f"expected ((name, strength), ...) with names from {DEFECTS} and strengths within 0..1"
+    if not isinstance(defects, tuple):
+        raise ValueError(f"defects must be a tuple; {allowed}, got {defects!r:.80}")
+    seen: set[str] = set()
+    for item in defects:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise ValueError(f"bad defect {item!r:.80}; {allowed}")
+        name, strength = item
+        if name not in DEFECTS:
+            raise ValueError(f"unknown defect {name!r:.40}; {allowed}")
+        if name in seen:
+            raise ValueError(f"defect {name!r} is given twice")
+        seen.add(name)
+        if (
+            isinstance(strength, bool)
+            or not isinstance(strength, numbers.Real)
+            or not math.isfinite(strength)
+            or not 0.0 <= float(strength) <= 1.0
+        ):
+            raise ValueError(f"defect {name!r} strength must be a number within 0..1, got {strength!r:.40}")
