@@ -33,7 +33,7 @@ def make_lab(url: str, scale: float, policy, concurrency: int, home: str):
     from wanlab import Lab, Limits, RetryPolicy
     return Lab(provider="dashscope", api_key=KEY, base_url=url, time_scale=scale, poll=policy,
                limits=Limits(submits_per_s=200, queries_per_s=2000, concurrent_jobs=concurrency),
-               retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True)
+               retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True, measure=False)
 
 
 def cpu_per_job(args: argparse.Namespace, name: str, policy) -> dict:

@@ -75,7 +75,7 @@ def run_wanlab(sim: SimServer, args: argparse.Namespace, policy: Any, protocol: 
     with tempfile.TemporaryDirectory() as home:
         lab = Lab(provider=protocol, api_key=KEY, base_url=base, time_scale=scale, poll=policy,
                   limits=Limits(submits_per_s=10_000, queries_per_s=100_000, concurrent_jobs=10_000),
-                  retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True)
+                  retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True, measure=False)
         try:
             req = T2V(PROMPT, resolution=RES, duration=DUR, seed=SEED)
             jobs = []

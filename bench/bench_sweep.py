@@ -61,7 +61,7 @@ def run_wanlab(args: argparse.Namespace, policy: Any) -> dict:
             lab = Lab(provider="dashscope", api_key=KEY, base_url=sim.dashscope_url(), time_scale=scale, poll=policy,
                       limits=Limits(submits_per_s=5 / scale, queries_per_s=20 / scale,
                                     concurrent_jobs=args.concurrency),
-                      retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True)
+                      retry=RetryPolicy(time_scale=scale), home=home, resume=False, quiet=True, measure=False)
             try:
                 base = T2V(PROMPT, resolution=RES, duration=DUR, seed=SEED)
                 axis = ({"seed": list(range(1000, 1000 + args.jobs))} if args.distinct_seeds

@@ -7,17 +7,11 @@ Skips (does not fail) when /usr/bin/chromium, jupyterlab or playwright are missi
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from tests._browser_helpers import jupyter_lab
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -38,57 +32,10 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in {timeout} s")
-
-
 @pytest.fixture
 def lab_server(tmp_path):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    # a kernelspec, or JupyterLab asks which kernel in a modal dialog
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, tmp_path / "ui.ipynb")
-    port = _free_port()
-    env = {**os.environ, "WANLAB_HOME": str(tmp_path / "wanlab-runs"),   # media under the notebook's folder
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / ".settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / ".workspaces")}
-    for key in ("DASHSCOPE_API_KEY", "WAVESPEED_API_KEY", "WANLAB_PROVIDER"):
-        env.pop(key, None)                       # the embedded sim, whatever the machine has set
-    # no news, no update checks: nothing leaves the machine
-    (tmp_path / ".settings" / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (tmp_path / ".settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
-           f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp_path / "jupyter.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/api", 60)
-        yield f"http://127.0.0.1:{port}", tmp_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with jupyter_lab(tmp_path, CELLS, "ui.ipynb") as url:
+        yield url, tmp_path
 
 
 def test_generate_in_jupyterlab_plays_the_video(lab_server):

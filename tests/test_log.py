@@ -220,3 +220,45 @@ def test_no_api_key_in_the_log_or_the_media_folder(tmp_path):
                 assert not hits, f"API key found in {hits}"
         bad.close()
         lab.close()
+
+
+async def test_a_lingering_turn_is_taken_once_for_back_to_back_blocks_and_let_go_after(tmp_path):
+    """A sweep's submits take the cross-kernel submit lock once (two durable writes saved per submit); another
+    holder gets it as soon as the lingering ends, and closing the log lets it go at once."""
+    import asyncio
+
+    log = ExperimentLog(tmp_path / "runs.sqlite")
+    taken = []
+    real = log.try_lock
+
+    def counting(scope, token, hold_s):
+        ok = real(scope, token, hold_s)
+        if ok:
+            taken.append(token.rsplit("#", 1)[1])
+        return ok
+
+    log.try_lock = counting
+    for _ in range(3):
+        async with log.turn("submit|k", "a", 60, linger_s=1.0):
+            pass
+    assert taken == ["a"]
+    assert log._db.query("SELECT owner FROM locks")[0][0].endswith("#a")  # still held while lingering
+
+    order = []
+
+    async def other():
+        async with log.turn("submit|k", "b", 60):
+            order.append("b")
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    assert order == []  # a lingers: b waits for it
+    await asyncio.wait_for(task, 30)
+    assert order == ["b"] and taken == ["a", "b"]
+    assert log._db.query("SELECT COUNT(*) FROM locks")[0][0] == 0
+
+    async with log.turn("submit|k", "a", 60, linger_s=30):
+        pass
+    assert log._db.query("SELECT COUNT(*) FROM locks")[0][0] == 1
+    log.close()  # another kernel must not wait out the lingering (or the hold) for it
+    assert ExperimentLog(tmp_path / "runs.sqlite")._db.query("SELECT COUNT(*) FROM locks")[0][0] == 0

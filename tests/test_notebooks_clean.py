@@ -8,9 +8,9 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_the_six_teaching_notebooks_are_there():
+def test_the_seven_teaching_notebooks_are_there():
     names = [p.stem[:2] for p in NOTEBOOKS]
-    assert names == ["01", "02", "03", "04", "05", "06"]
+    assert names == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

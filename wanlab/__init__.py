@@ -43,10 +43,13 @@ from .sweep import Sweep, SweepProgress
 __version__ = "0.1.0"
 
 # Loaded when first touched: name → (module, attribute or None for the module itself). `plots` needs
-# numpy, `report` matplotlib, `sim` the server stack; `ui` (and `show`) is the notebook UI package, which
+# numpy, `quality` OpenCV and scikit-image (on first measure), `ranking` SciPy, `report` matplotlib, `sim`
+# the server stack; `ui` (and `show`) is the notebook UI package, which
 # the rest of wanlab never imports.
 _LAZY = {
     "plots": (".plots", None),
+    "quality": (".quality", None),
+    "ranking": (".ranking", None),
     "report": (".report", None),
     "sim": (".sim", None),
     "ui": (".ui", None),

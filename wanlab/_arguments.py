@@ -31,6 +31,7 @@ def lab_arguments(
     submit_timeout: Any,
     sim_options: Any,
     quiet: Any,
+    measure: Any = True,
 ) -> tuple[float | None, float | None, float]:
     """Every `Lab(...)` keyword except the API key, checked before anything is started or created.
     Returns (budget, time_scale, submit_timeout) as Python floats."""
@@ -102,6 +103,7 @@ def lab_arguments(
         need(is_transport(transport), f"transport must be an httpx.AsyncBaseTransport, got {type(transport).__name__}")
     check_bool("resume", resume, error=ConfigError)
     check_bool("quiet", quiet, error=ConfigError)
+    check_bool("measure", measure, error=ConfigError)
     # Folders last: the probe touches the disk (and leaves nothing), the checks above do not.
     writable_folder("home", home if home is not None else default_home())
     if media_dir is not None:

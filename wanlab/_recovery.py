@@ -20,7 +20,10 @@ from .jobs import Job, Status
 from .log import RESULT_TTL_S, TERMINAL, describe_owner
 
 if TYPE_CHECKING:
+    from ._loop import LoopThread
+    from ._runner import JobRunner
     from .lab import Lab
+    from .log import ExperimentLog
 
 
 def attach(lab: Lab, row: dict[str, Any]) -> Job:
@@ -247,3 +250,19 @@ def rerun(lab: Lab, run_id: str, changes: dict[str, Any]) -> Job:
         tags = {"tags": tags}
     tags["rerun_of"] = run_id
     return lab.submit(req.replace(**changes) if changes else req, study=row["study"], tags=tags)
+
+
+def shutdown(loop: LoopThread, client: JobRunner, sim: Any, jobs: list[Job], log: ExperimentLog | None) -> None:
+    """Close a Lab's parts. Closing detaches: tasks on the host are not cancelled, their rows stay resumable."""
+    for job in jobs:
+        job.detached = True  # closing detaches: tasks on the host are not cancelled, nor marked so
+    if loop.running:
+        try:
+            loop.submit(client.aclose()).result(5)
+        except Exception:
+            pass
+        loop.close()
+    if sim is not None:
+        sim.stop()
+    if log is not None:
+        log.close()  # checkpoints: runs.sqlite alone is then the whole log

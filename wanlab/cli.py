@@ -96,6 +96,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         sweep = Sweep(lab, base, study="demo", resolution=args.resolution, duration=args.duration, seed=args.seed)
         print(f"estimate before running: {sweep.estimate()}", flush=True)
         sweep.run(progress=True)
+        lab.measure(sweep)  # the figures of the last runs may still be on their way
         report = write_report(sweep.df, out, lab.store, title="wanlab demo: resolution × duration × seed")
     df = sweep.df
     ok = int((df["status"].astype("string") == "SUCCEEDED").sum())

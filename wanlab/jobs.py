@@ -108,6 +108,7 @@ class Job:
         self.sha256: str | None = None
         self.bytes: int | None = None
         self.video_info: dict[str, Any] = {}
+        self.quality: dict[str, Any] | None = None  # the video's figures (wanlab.quality), once measured
         self.usage: dict[str, Any] = {}
         self.seed: int | None = request.seed
         self.error: WanlabError | None = None

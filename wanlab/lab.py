@@ -21,6 +21,7 @@ from . import _hosts as hosts
 from . import _recovery as recovery
 from . import catalog, cost
 from ._loop import LoopThread, interrupt_cancels
+from ._outcomes import LabOutcomes, Measurer
 from ._records import to_record
 from ._runner import JobRunner
 from .catalog import ModelSpec
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from .sweep import Sweep
 
 
-class Lab:
+class Lab(LabOutcomes):
     """Where generations run.
 
     `Lab()` reads the environment: `WANLAB_PROVIDER` (dashscope | wavespeed | sim), `DASHSCOPE_API_KEY`
@@ -78,6 +79,7 @@ class Lab:
         submit_timeout: float = 60.0,
         sim_options: dict[str, Any] | None = None,
         quiet: bool = False,
+        measure: bool = True,
     ):
         # every keyword checked before a sim starts or a file is made, so a refused Lab leaks nothing
         budget, time_scale, submit_timeout = arguments.lab_arguments(
@@ -99,6 +101,7 @@ class Lab:
             submit_timeout=submit_timeout,
             sim_options=sim_options,
             quiet=quiet,
+            measure=measure,
         )
         where = hosts.choose(
             provider, api_key=api_key, region=region, protocol=protocol, time_scale=time_scale, quiet=quiet
@@ -125,8 +128,11 @@ class Lab:
                 submit_timeout,
                 sim_options,
             )
+            self.measurer = Measurer(self.log, measure)
             owned_log = None if isinstance(log, ExperimentLog) else self.log
-            self._finalizer = weakref.finalize(self, _shutdown, self._loop, self.client, self.sim, self.jobs, owned_log)
+            self._finalizer = weakref.finalize(
+                self, recovery.shutdown, self._loop, self.client, self.sim, self.jobs, owned_log
+            )
             if resume:
                 self.resume(report=not quiet)
         except BaseException:
@@ -307,6 +313,7 @@ class Lab:
         job.expected_run = statistics.median(runs) / self.time_scale if len(runs) >= 3 else None
         job.observe(self._settle)  # cost first, so the log's terminal write includes it
         job.observe(self.log.observe_loudly)
+        job.observe(self.measurer.after)  # after the row says SUCCEEDED
         self.log.hold(job.id)  # heartbeat: this process keeps the row's lease while the job runs
         for fn in self._observers:
             job.observe(fn)
@@ -319,7 +326,8 @@ class Lab:
         """One submit in flight per account across every kernel on this log (see reconcile.by_rank)."""
         key = hashlib.sha256(self.secret.reveal().encode()).hexdigest()[:16]
         hold = self.client.submit_timeout * 3 + 300  # a submit, its retries and a reconciliation
-        return self.log.turn(f"submit|{self.protocol}|{self.provider.base_url}|{key}", f"{id(self):x}", hold)
+        # lingers 0.5 s: a sweep's submits (≥ 0.2 s apart at 5/s) take the cross-kernel lock once per 2 s
+        return self.log.turn(f"submit|{self.protocol}|{self.provider.base_url}|{key}", f"{id(self):x}", hold, 0.5)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -439,18 +447,3 @@ class Lab:
         if self.sim is not None:
             where = f"embedded sim, {self.protocol} protocol at {self.provider.base_url}"
         return f"Lab({where}, key={self.secret.masked}, jobs={len(self.jobs)})"
-
-
-def _shutdown(loop: LoopThread, client: JobRunner, sim: Any, jobs: list[Job], log: ExperimentLog | None) -> None:
-    for job in jobs:
-        job.detached = True  # closing detaches: tasks on the host are not cancelled, nor marked so
-    if loop.running:
-        try:
-            loop.submit(client.aclose()).result(5)
-        except Exception:
-            pass
-        loop.close()
-    if sim is not None:
-        sim.stop()
-    if log is not None:
-        log.close()  # checkpoints: runs.sqlite alone is then the whole log

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._quality_plots import frontier, quality_by, ranking
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -268,4 +270,7 @@ __all__ = [
     "estimate_vs_actual",
     "seed_grid",
     "source",
+    "ranking",
+    "quality_by",
+    "frontier",
 ]

@@ -1,5 +1,6 @@
-"""A self-contained HTML report of a set of runs: the videos, a contact sheet, the cost/latency plots
-and the log table, written to one folder (what `wanlab demo` produces)."""
+"""A self-contained HTML report of a set of runs: the videos, a contact sheet, the cost/latency plots, the
+quality-per-dollar frontier and the log table with the quality figures, written to one folder (what
+`wanlab demo` produces)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ TABLE_COLUMNS = [
     "height",
     "frames",
     "bytes",
+    # outcome figures (wanlab.quality; docs/QUALITY.md)
+    "flicker",
+    "frozen",
+    "motion",
+    "sharpness",
+    "exposure",
+    "conforms",
 ]
 
 
@@ -67,6 +75,8 @@ def write_report(df: pd.DataFrame, out: str | os.PathLike, store: MediaStore, ti
         ("queue_vs_run", plots.queue_vs_run),
         ("spend_over_time", plots.spend_over_time),
     ]
+    if done["sharpness"].notna().any():  # measured: quality per dollar over the grid
+        draws.append(("frontier_sharpness", lambda d, ax: plots.frontier(d, quality="sharpness", ax=ax)))
     for name, draw in draws:
         fig = Figure(figsize=(6, 4), layout="constrained")
         FigureCanvasAgg(fig)
@@ -107,7 +117,7 @@ table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ border: 1px so
 {_SIM_NOTE if "sim" in source else ""}</p>
 <h2>Videos ({len(done)} of {len(df)} runs)</h2><div class="videos">{"".join(cards)}</div>
 <h2>Contact sheet</h2>{f'<img src="{sheet.name}" style="max-width:100%">' if sheet else "<p>no finished runs</p>"}
-<h2>Cost and latency</h2><div class="plots">{"".join(f'<img src="{f}">' for f in figures)}</div>
+<h2>Cost, latency and quality</h2><div class="plots">{"".join(f'<img src="{f}">' for f in figures)}</div>
 <h2>Experiment log</h2>{table}
 </body></html>"""
     report = out / "report.html"

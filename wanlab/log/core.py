@@ -11,12 +11,13 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..jobs import Job, JobEvent
 from ..providers.base import billed_seconds
-from . import export
+from . import export, judgments
 from .db import Db, default_home
 from .frame import FrameCache
 from .leases import Leases, lease_length
@@ -24,6 +25,16 @@ from .schema import NAMES, NEXT_SEQ, NOT_TERMINAL, RESULT_TTL_S, SELECT, TERMINA
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+_KEEP_S = 2.0  # the longest one holder keeps a lingering turn (see `turn`)
+
+
+@dataclass
+class _Held:
+    scope: str
+    since: float  # loop time it was taken
+    release: asyncio.TimerHandle | None = None
 
 
 class ExperimentLog:
@@ -46,6 +57,7 @@ class ExperimentLog:
         # fixed for the log's life: read here, owned by the parts above
         self.owner, self.lease_s, self.clock = self.leases.owner, self.leases.lease_s, self.leases.clock
         self.log_id, self.cache_path, self._lock = self._db.log_id, self._frames.path, self._db.lock
+        self._turns: dict[str, _Held] = {}  # lingering submit turns (see `turn`), by token
 
     @property
     def _conn(self) -> sqlite3.Connection | None:  # None after close(); for tests and bench/bench_log.py
@@ -282,21 +294,53 @@ class ExperimentLog:
         self.leases.unlock(scope, token)
 
     @contextlib.asynccontextmanager
-    async def turn(self, scope: str, holder: str, hold_s: float) -> AsyncIterator[None]:
+    async def turn(self, scope: str, holder: str, hold_s: float, linger_s: float = 0.0) -> AsyncIterator[None]:
         """Wait for the named lock (`try_lock`), hold it for the block, let it go. `holder` tells apart
-        several users of this log in one process."""
+        several users of this log in one process. With `linger_s`, the lock outlives the block by that long
+        (at most `_KEEP_S` from when it was taken), so back-to-back blocks of one holder — a sweep's submits —
+        take it once instead of paying two durable writes each; others still get it within `_KEEP_S`."""
         token = f"{self.owner}#{holder}"
-        while not self.try_lock(scope, token, hold_s):
-            await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
+        held = self._turns.get(token)
+        if held is not None and held.scope == scope and loop.time() - held.since < _KEEP_S:
+            if held.release is not None:
+                held.release.cancel()
+                held.release = None
+        else:
+            if held is not None:
+                self._turns.pop(token, None)
+                if held.release is not None:
+                    held.release.cancel()
+                self.unlock(held.scope, token)
+            while not self.try_lock(scope, token, hold_s):
+                await asyncio.sleep(0.02)
+            held = self._turns[token] = _Held(scope, loop.time())
         try:
             yield
         finally:
-            self.unlock(scope, token)
+            if linger_s > 0 and loop.time() - held.since < _KEEP_S and not self.closed:
+                held.release = loop.call_later(linger_s, self._end_turn, token, held)
+            else:
+                self._end_turn(token, held)
+
+    def _end_turn(self, token: str, held: _Held) -> None:
+        if self._turns.get(token) is held:
+            del self._turns[token]
+            self.unlock(held.scope, token)
 
     def submitting(self, model: str, since: float, exclude: str) -> list[tuple[float, str]]:
         """(started, run_id) of rows whose submit is in flight or unresolved (SUBMITTING, no task id) for
         `model` since `since`, in any process: the other claimants on the new tasks a host lists."""
         return self.leases.submitting(model, since, exclude)
+
+    def add_judgment(self, a: str, b: str, choice: str, *, judge: str, left: str, by: str | None = None) -> str:
+        """Record one blind judgment of runs `a` and `b`: `choice` is "a", "b", "tie" or "skip" (relative to
+        (a, b)); `left` is the run that was shown on the left. Returns the judgment's id."""
+        return judgments.add(self._db, a, b, choice, judge=judge, left=left, by=by)
+
+    def judgments(self, **equals: Any) -> pd.DataFrame:
+        """Every judgment, oldest first: judgment_id, time, judge, a, b, choice, left, by."""
+        return judgments.frame(self._db, **equals)
 
     # -- reading ---------------------------------------------------------------------------------
     def rows(self, since: Any = None, until: Any = None, **equals: Any) -> list[dict[str, Any]]:

@@ -194,6 +194,7 @@ class Leases:
             conn.execute(
                 f"UPDATE runs SET claimed_until = 0 WHERE claimed_by = ? AND {NOT_TERMINAL}", [self.owner, *TERMINAL]
             )
+            conn.execute("DELETE FROM locks WHERE owner = ? OR owner LIKE ?", [self.owner, self.owner + "#%"])
         finally:
             self.held.clear()
 

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..providers.base import Status
+from . import judgments
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +65,19 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("notes", "TEXT", "string"),
     ("rating", "INTEGER", "Int64"),
     ("cancel", "TEXT", "string"),
+    # outcome figures of the downloaded video (wanlab.quality.measure; docs/QUALITY.md), None until measured
+    ("flicker", "REAL", "Float64"),
+    ("frozen", "REAL", "Float64"),
+    ("motion", "REAL", "Float64"),
+    ("sharpness", "REAL", "Float64"),
+    ("exposure", "REAL", "Float64"),
+    ("exposure_black", "REAL", "Float64"),
+    ("exposure_white", "REAL", "Float64"),
+    ("first_ssim", "REAL", "Float64"),
+    ("last_ssim", "REAL", "Float64"),
+    ("conforms", "INTEGER", "boolean"),
+    ("conformance", "TEXT", "string"),
+    ("quality_error", "TEXT", "string"),
     ("claimed_by", "TEXT", "string"),
     ("claimed_until", "REAL", "Float64"),
     ("updated", "REAL", "datetime"),
@@ -96,6 +110,7 @@ def create_tables(conn: sqlite3.Connection) -> str:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_fingerprint ON runs(fingerprint)")
     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", [uuid.uuid4().hex])
+    judgments.create_table(conn)
     conn.execute("CREATE TABLE IF NOT EXISTS locks (scope TEXT PRIMARY KEY, owner TEXT, until REAL)")
     return conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0]
 
@@ -157,6 +172,8 @@ def typed(raw: pd.DataFrame) -> pd.DataFrame:
             out[name] = col.astype("category")
         elif kind == "Int64":
             out[name] = pd.array(col, dtype="Int64") if len(col) else pd.array([], dtype="Int64")
+        elif kind == "boolean":
+            out[name] = pd.array(col.astype("object").where(col.notna(), None), dtype="boolean")
         elif kind == "Float64":
             out[name] = col.astype("Float64")
         else:
