@@ -321,3 +321,22 @@ def test_succeeded_is_announced_once_after_the_file_is_here(make_lab):
                 if ev.kind == "status" else None)
     lab.run_sync(REQ, timeout=60)
     assert [s for s in seen if s[0] == "SUCCEEDED"] == [("SUCCEEDED", True)]
+
+
+def test_attaching_to_a_row_another_live_kernel_drives_never_marks_it_failed(make_lab, tmp_path):
+    """A matching row this kernel cannot rebuild (its input file is not here) is refused with a message,
+    and left alone: its owner lives and drives it, and the host may be running its task."""
+    from wanlab import _recovery
+
+    lab = make_lab(resume=False)
+    other = ExperimentLog(tmp_path / "runs" / "runs.sqlite")  # a second owner on the same file, alive
+    row = {"run_id": "theirs", "created": time.time(), "status": "PENDING", "task_id": "t-theirs", "mode": "i2v",
+           "model": "wan2.7-i2v", "resolution": "720P", "duration": 5, "seed": 1, "prompt": "p",
+           "params": "{}", "inputs": json.dumps({"image": {"file": str(tmp_path / "gone.png")}}),
+           "host": lab.host, "claimed_by": other.owner, "claimed_until": time.time() + 600}
+    other.insert(row)
+    with pytest.raises(WanlabError, match="cannot be rebuilt here"):
+        _recovery.attach(lab, lab.log.get("theirs"))
+    after = lab.log.get("theirs")
+    assert after["status"] == "PENDING" and after["claimed_by"] == other.owner and after["error_code"] is None
+    other.close()

@@ -33,11 +33,12 @@ def attach(lab: Lab, row: dict[str, Any]) -> Job:
     for running in lab.jobs:
         if running.id == row["run_id"] and not running.done:
             return running
-    job = job_from_row(lab, row)
+    # not marked FAILED here: the row may belong to a live kernel that drives it well, and a task may exist
+    job = job_from_row(lab, row, mark_failed=False)
     if job is None:
         raise WanlabError(
-            f"run {row['run_id']} in the log matches this request but cannot be rebuilt; "
-            f"pass fresh=True to send a new one"
+            f"run {row['run_id']} in the log matches this request but cannot be rebuilt here (nothing was "
+            f"sent or changed); pass fresh=True to send a new one"
         )
     if lab.log.claim(row["run_id"]):
         job.attached = "resumed: its owner is gone"
@@ -161,12 +162,15 @@ def resume(lab: Lab, report: bool = False) -> list[Job]:
     return jobs
 
 
-def job_from_row(lab: Lab, row: dict[str, Any]) -> Job | None:
-    """A Job for a logged run, as the log left it; None (and the row marked FAILED) if it cannot be rebuilt."""
+def job_from_row(lab: Lab, row: dict[str, Any], mark_failed: bool = True) -> Job | None:
+    """A Job for a logged run, as the log left it; None if it cannot be rebuilt — and then, with
+    `mark_failed` (a caller that holds the row's claim), the row is marked FAILED with the reason."""
     try:
         req = from_record(row["mode"], row, json.loads(row["params"] or "{}"), json.loads(row["inputs"] or "{}"))
         spec = catalog.get_model(row["model"], host=lab.protocol)
     except (WanlabError, ValueError, OSError) as exc:
+        if not mark_failed:
+            return None
         lab.log.update(
             row["run_id"],
             status="FAILED",
