@@ -4,6 +4,7 @@ reads the log once."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -182,3 +183,16 @@ def rerun_arguments(log: Any, run_id: Any, changes: Mapping[str, Any]) -> None:
     if not rows:
         raise ValidationError(f"lab.rerun: no run {run_id!r} in {log.path}; pick a run_id from lab.log.frame()")
     check_fields(REQUEST_TYPES[rows[0]["mode"]], changes, where=f"lab.rerun({run_id!r})")
+
+
+def clip_dir(clip_model: Any) -> str | None:
+    """`Lab(clip_model=…)` or $WANLAB_CLIP_MODEL as a local directory (None: no clip_score); ConfigError,
+    before anything starts, for a path that is not a directory — a hub name would mean a download."""
+    from .quality._clip import model_dir
+
+    if clip_model is not None and not isinstance(clip_model, (str, os.PathLike)):
+        raise ConfigError(f"clip_model must be a local folder path, got {type(clip_model).__name__}")
+    try:
+        return model_dir(clip_model)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

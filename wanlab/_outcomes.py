@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wanlab")
 
-COLUMNS = QUALITY_COLUMNS  # the figures `measure` returns that are log columns
+COLUMNS = (*QUALITY_COLUMNS, "clip_score")  # what a measurement writes to the log (besides quality_error)
 
 
 class WorkerDied(RuntimeError):
@@ -125,7 +125,7 @@ _worker_lock = threading.Lock()
 
 
 def _measure_async(
-    path: str, first: bytes | None, last: bytes | None, expect: dict[str, float]
+    path: str, first: bytes | None, last: bytes | None, expect: dict[str, float], clip: tuple[str, str] | None
 ) -> concurrent.futures.Future[dict[str, Any]]:
     """Hand one video to the process's measuring worker (started on first use, again after it died)."""
     global _worker
@@ -134,7 +134,7 @@ def _measure_async(
             _worker = _Worker()
             atexit.register(_worker.close)
         worker = _worker
-    return worker.submit(path, first, last, expect)
+    return worker.submit(path, first, last, expect, clip)
 
 
 def expectation(req: Request) -> dict[str, float]:
@@ -173,9 +173,10 @@ def frames_from_row(row: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
 class Measurer:
     """Measures this Lab's downloaded videos and writes the figures to its log."""
 
-    def __init__(self, log: ExperimentLog, enabled: bool = True):
+    def __init__(self, log: ExperimentLog, enabled: bool = True, clip_dir: str | None = None):
         self.log = log
         self.enabled = enabled
+        self.clip_dir = clip_dir  # a local CLIP model (quality/_clip.py): each run also gets a clip_score
         self._pending: dict[str, concurrent.futures.Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -184,15 +185,22 @@ class Measurer:
         if not self.enabled or ev.kind != "status" or job.status is not Status.SUCCEEDED or job.video_path is None:
             return
         first, last = frames_of(job.request)
-        written = self.submit(job.id, job.video_path, first, last, expectation(job.request))
+        written = self.submit(job.id, job.video_path, first, last, expectation(job.request), job.request.prompt)
         written.add_done_callback(lambda f: setattr(job, "quality", f.result()))
 
     def submit(
-        self, run_id: str, path: str | os.PathLike, first: bytes | None, last: bytes | None, expect: dict[str, float]
+        self,
+        run_id: str,
+        path: str | os.PathLike,
+        first: bytes | None,
+        last: bytes | None,
+        expect: dict[str, float],
+        prompt: str = "",
     ) -> concurrent.futures.Future[dict[str, Any]]:
         """Measure one video; the returned future ends once the figures (or the error) are in the log,
         with the values written."""
-        fut = _measure_async(str(path), first, last, expect)
+        clip = (self.clip_dir, prompt) if self.clip_dir and prompt else None
+        fut = _measure_async(str(path), first, last, expect, clip)
         written: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         with self._lock:
             self._pending[run_id] = written
@@ -202,7 +210,8 @@ class Measurer:
     def _record(self, run_id: str, fut: concurrent.futures.Future, written: concurrent.futures.Future) -> None:
         exc = fut.exception()
         values = {k: fut.result().get(k) for k in COLUMNS} if exc is None else {}
-        values["quality_error"] = None if exc is None else str(exc)[:500]
+        why = str(exc) if exc is not None else fut.result().get("clip_error")
+        values["quality_error"] = None if why is None else why[:500]
         try:
             self.log.update(run_id, **values)
         except Exception as write_exc:  # a closed log: the row stays unmeasured, lab.measure() backfills it
@@ -237,7 +246,7 @@ class Measurer:
             except Exception:  # an old or odd row: measure without expectations
                 pass
             first, last = frames_from_row(row)
-            self.submit(row["run_id"], row["path"], first, last, expect)
+            self.submit(row["run_id"], row["path"], first, last, expect, row.get("prompt") or "")
             todo.append(row["run_id"])
         return todo
 
@@ -285,7 +294,8 @@ class LabOutcomes:
         if wait and not self.measurer.wait(ids, timeout):
             raise TimeoutError(f"measuring {len(ids)} runs took longer than {timeout} s; they go on in the background")
         frame = self.log.frame(status="SUCCEEDED") if wanted is None else self.log.frame(run_id=wanted)
-        return frame[["run_id", "prompt", "seed", *COLUMNS, "quality_error"]].set_index("run_id")
+        cols = [c for c in COLUMNS if c != "clip_score" or self.measurer.clip_dir]
+        return frame[["run_id", "prompt", "seed", *cols, "quality_error"]].set_index("run_id")
 
     def judge(
         self,

@@ -80,6 +80,7 @@ class Lab(LabOutcomes):
         sim_options: dict[str, Any] | None = None,
         quiet: bool = False,
         measure: bool = True,
+        clip_model: str | os.PathLike | None = None,
     ):
         # every keyword checked before a sim starts or a file is made, so a refused Lab leaks nothing
         budget, time_scale, submit_timeout = arguments.lab_arguments(
@@ -128,7 +129,7 @@ class Lab(LabOutcomes):
                 submit_timeout,
                 sim_options,
             )
-            self.measurer = Measurer(self.log, measure)
+            self.measurer = Measurer(self.log, measure, arguments.clip_dir(clip_model) if measure else None)
             owned_log = None if isinstance(log, ExperimentLog) else self.log
             self._finalizer = weakref.finalize(
                 self, recovery.shutdown, self._loop, self.client, self.sim, self.jobs, owned_log

@@ -77,6 +77,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("last_ssim", "REAL", "Float64"),
     ("conforms", "INTEGER", "boolean"),
     ("conformance", "TEXT", "string"),
+    ("clip_score", "REAL", "Float64"),  # prompt alignment, only with a local CLIP model (quality/_clip.py)
     ("quality_error", "TEXT", "string"),
     ("claimed_by", "TEXT", "string"),
     ("claimed_until", "REAL", "Float64"),
