@@ -229,7 +229,7 @@ class Measurer:
         for row in rows:
             if not row.get("path") or not Path(row["path"]).is_file():
                 continue
-            if not again and (row.get("flicker") is not None or row.get("quality_error")):
+            if not again and (row.get("exposure") is not None or row.get("quality_error")):  # measured
                 continue
             with self._lock:
                 if row["run_id"] in self._pending:
