@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -262,3 +263,21 @@ async def test_a_lingering_turn_is_taken_once_for_back_to_back_blocks_and_let_go
     assert log._db.query("SELECT COUNT(*) FROM locks")[0][0] == 1
     log.close()  # another kernel must not wait out the lingering (or the hold) for it
     assert ExperimentLog(tmp_path / "runs.sqlite")._db.query("SELECT COUNT(*) FROM locks")[0][0] == 0
+
+
+def test_closing_a_lab_on_a_shared_log_lets_its_lingering_submit_turn_go(tmp_path):
+    """A Lab on a log it does not own: its turn's release timer dies with its loop, so close() ends the turn;
+    another kernel must not wait out the lock's hold."""
+    from wanlab import T2V, Lab
+
+    log = ExperimentLog(tmp_path / "runs.sqlite")
+    lab = Lab(time_scale=1.0, quiet=True, home=tmp_path, log=log)  # the task runs for minutes: close mid-run
+    job = lab.submit(T2V("a kite", duration=2, seed=1))
+    for _ in range(600):
+        if job.task_id:
+            break
+        time.sleep(0.01)
+    assert job.task_id and log._turns  # submitted, the turn still lingering
+    lab.close()
+    assert not log.closed and not log._turns and log._db.query("SELECT COUNT(*) FROM locks")[0][0] == 0
+    log.close()

@@ -256,8 +256,17 @@ def rerun(lab: Lab, run_id: str, changes: dict[str, Any]) -> Job:
     return lab.submit(req.replace(**changes) if changes else req, study=row["study"], tags=tags)
 
 
-def shutdown(loop: LoopThread, client: JobRunner, sim: Any, jobs: list[Job], log: ExperimentLog | None) -> None:
-    """Close a Lab's parts. Closing detaches: tasks on the host are not cancelled, their rows stay resumable."""
+def shutdown(
+    loop: LoopThread,
+    client: JobRunner,
+    sim: Any,
+    jobs: list[Job],
+    log: ExperimentLog | None,
+    turns: tuple[ExperimentLog, str] | None = None,
+) -> None:
+    """Close a Lab's parts. Closing detaches: tasks on the host are not cancelled, their rows stay resumable.
+    `turns`: the log and holder whose lingering submit turn ends now (its timer dies with the loop, and a
+    log the Lab does not own stays open)."""
     for job in jobs:
         job.detached = True  # closing detaches: tasks on the host are not cancelled, nor marked so
     if loop.running:
@@ -266,6 +275,8 @@ def shutdown(loop: LoopThread, client: JobRunner, sim: Any, jobs: list[Job], log
         except Exception:
             pass
         loop.close()
+    if turns is not None and not turns[0].closed:  # after the loop: nothing else touches the turn now
+        turns[0].end_turns(turns[1])
     if sim is not None:
         sim.stop()
     if log is not None:

@@ -131,8 +131,9 @@ class Lab(LabOutcomes):
             )
             self.measurer = Measurer(self.log, measure, arguments.clip_dir(clip_model) if measure else None)
             owned_log = None if isinstance(log, ExperimentLog) else self.log
+            turns = (self.log, f"{id(self):x}")  # this Lab's submit turn (see _submit_turn)
             self._finalizer = weakref.finalize(
-                self, recovery.shutdown, self._loop, self.client, self.sim, self.jobs, owned_log
+                self, recovery.shutdown, self._loop, self.client, self.sim, self.jobs, owned_log, turns
             )
             if resume:
                 self.resume(report=not quiet)

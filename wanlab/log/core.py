@@ -323,6 +323,15 @@ class ExperimentLog:
             else:
                 self._end_turn(token, held)
 
+    def end_turns(self, holder: str) -> None:
+        """Let go of `holder`'s lingering turn now (its Lab is closing)."""
+        token = f"{self.owner}#{holder}"
+        held = self._turns.get(token)
+        if held is not None:
+            if held.release is not None:
+                held.release.cancel()  # the Lab's loop has stopped: the handle only marks itself
+            self._end_turn(token, held)
+
     def _end_turn(self, token: str, held: _Held) -> None:
         if self._turns.get(token) is held:
             del self._turns[token]
