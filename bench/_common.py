@@ -36,6 +36,23 @@ class ScaledTime:
         return getattr(time, name)
 
 
+def photo_jpeg(width: int = 1920, height: int = 1080) -> bytes:
+    """A deterministic photo-like input image (smooth colour field + fine noise), as JPEG: the stand-in
+    for a user's photo in bench_render.py and bench_quality.py."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    low = (rng.random((height // 16, width // 16, 3)) * 255).astype(np.uint8)
+    img = np.asarray(Image.fromarray(low).resize((width, height), Image.BICUBIC)).astype(np.int16)
+    img = np.clip(img + rng.integers(-12, 13, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
 def pct(xs: list[float], p: float) -> float:
     """Nearest-rank percentile, p in [0, 1]."""
     xs = sorted(xs)

@@ -49,7 +49,7 @@ import skimage  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_s, machine, time_runs, write_json  # noqa: E402
+from _common import cpu_s, machine, photo_jpeg, time_runs, write_json  # noqa: E402
 
 from wanlab.quality import _figures as F  # noqa: E402
 from wanlab.quality import _pairs as P  # noqa: E402
@@ -68,17 +68,6 @@ from wanlab.sim import render as R  # noqa: E402
 
 FIGS = ("flicker", "frozen", "motion", "sharpness", "exposure", "exposure_black", "exposure_white",
         "first_ssim", "last_ssim")
-
-
-def photo_jpeg(width: int = 1920, height: int = 1080) -> bytes:
-    """A deterministic photo-like input (smooth colour field + fine noise), as bench_render uses."""
-    rng = np.random.default_rng(0)
-    low = (rng.random((height // 16, width // 16, 3)) * 255).astype(np.uint8)
-    img = np.asarray(Image.fromarray(low).resize((width, height), Image.BICUBIC)).astype(np.int16)
-    img = np.clip(img + rng.integers(-12, 13, img.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 def degraded(rgb: np.ndarray) -> bytes:

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, time_runs, write_json  # noqa: E402
+from _common import machine, photo_jpeg, time_runs, write_json  # noqa: E402
 
 from wanlab.sim import render as R  # noqa: E402
 
@@ -47,17 +47,6 @@ PROMPT = ("A red fox trots across a snowy forest clearing at dawn, breath visibl
 
 
 LONG_PROMPT = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(2500))
-
-
-def photo_jpeg(width: int = 1920, height: int = 1080) -> bytes:
-    """A deterministic photo-like input (smooth colour field + fine noise)."""
-    rng = np.random.default_rng(0)
-    low = (rng.random((height // 16, width // 16, 3)) * 255).astype(np.uint8)
-    img = np.asarray(Image.fromarray(low).resize((width, height), Image.BICUBIC)).astype(np.int16)
-    img = np.clip(img + rng.integers(-12, 13, img.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 def spec(mode: str, width: int, height: int, duration: float, image: bytes) -> R.RenderSpec:
