@@ -44,6 +44,7 @@ def test_get_model_unrelated_id_points_to_models():
     ("wan2.7-kf2v", r"'wan2\.7-i2v'"),
     ("wan2.7-grid", r"'wan2\.7-r2v' \(wanlab\.Grid9 composes it\)"),
     ("wan2.7-edit", r"the editor is 'wan2\.7-videoedit'"),
+    ("wan2.7-video-extend", r"extend is 'wan2\.7-i2v' with a first_clip \(wanlab\.Extend"),
     ("alibaba/wan-2.7/first-last-frame-to-video", r"'alibaba/wan-2\.7/image-to-video' with `image` and `last_image`"),
 ])
 def test_get_model_known_traps(trap, hint):
@@ -60,17 +61,27 @@ def test_traps_are_not_catalog_ids():
     ("wan2.7-i2v", "wavespeed", "alibaba/wan-2.7/image-to-video"),
     ("wan2.7-r2v", "wavespeed", "alibaba/wan-2.7/reference-to-video"),
     ("wan2.7-videoedit", "wavespeed", "alibaba/wan-2.7/video-edit"),
+    ("wan2.7-i2v-2026-04-25", "wavespeed", "alibaba/wan-2.7/image-to-video"),  # most modes in common
     ("wan2.6-t2v", "wavespeed", "alibaba/wan-2.6/text-to-video"),
     ("alibaba/wan-2.7/text-to-video", "dashscope", "wan2.7-t2v"),
     ("alibaba/wan-2.7/image-to-video", "dashscope", "wan2.7-i2v"),
     ("alibaba/wan-2.7/reference-to-video", "dashscope", "wan2.7-r2v"),
     ("alibaba/wan-2.7/video-edit", "dashscope", "wan2.7-videoedit"),
+    ("alibaba/wan-2.7/video-extend", "dashscope", "wan2.7-i2v"),
 ])
 def test_get_model_other_host_names_the_twin(model_id, host, twin):
     other = "dashscope" if host == "wavespeed" else "wavespeed"
     with pytest.raises(CatalogError, match=rf"is a {other} model ID; on {host} use model={re.escape(repr(twin))}"):
         get_model(model_id, host=host)
     assert equivalent(CATALOG[model_id], host).id == twin
+
+
+def test_the_twin_on_another_host_can_be_asked_for_a_mode():
+    # wan2.7-i2v extends too; on WaveSpeed, extend is its own path
+    with pytest.raises(CatalogError, match=r"on wavespeed use model='alibaba/wan-2\.7/video-extend'"):
+        get_model("wan2.7-i2v", host="wavespeed", mode="extend")
+    assert equivalent(CATALOG["wan2.7-i2v"], "wavespeed", "i2v").id == "alibaba/wan-2.7/image-to-video"
+    assert equivalent(CATALOG["wan2.7-t2v"], "wavespeed", "extend") is None
 
 
 def test_get_model_right_host_and_no_host():
@@ -91,12 +102,13 @@ def test_get_model_unknown_on_host_names_host():
 DEFAULTS = {
     ("dashscope", "t2v"): "wan2.7-t2v", ("dashscope", "i2v"): "wan2.7-i2v", ("dashscope", "flf2v"): "wan2.7-i2v",
     ("dashscope", "grid9"): "wan2.7-r2v", ("dashscope", "ref2v"): "wan2.7-r2v",
-    ("dashscope", "edit"): "wan2.7-videoedit",
+    ("dashscope", "edit"): "wan2.7-videoedit", ("dashscope", "extend"): "wan2.7-i2v",
     ("wavespeed", "t2v"): "alibaba/wan-2.7/text-to-video", ("wavespeed", "i2v"): "alibaba/wan-2.7/image-to-video",
     ("wavespeed", "flf2v"): "alibaba/wan-2.7/image-to-video",
     ("wavespeed", "grid9"): "alibaba/wan-2.7/reference-to-video",
     ("wavespeed", "ref2v"): "alibaba/wan-2.7/reference-to-video",
     ("wavespeed", "edit"): "alibaba/wan-2.7/video-edit",
+    ("wavespeed", "extend"): "alibaba/wan-2.7/video-extend",
 }
 
 
@@ -115,7 +127,7 @@ def test_virginia_defaults_to_wan26(mode, model_id):
     assert spec.id == model_id and "virginia" in spec.regions and mode in spec.modes
 
 
-@pytest.mark.parametrize("mode", ["flf2v", "grid9", "edit"])
+@pytest.mark.parametrize("mode", ["flf2v", "grid9", "edit", "extend"])
 def test_virginia_lacks_a_mode(mode):
     with pytest.raises(CatalogError, match=rf"DashScope virginia serves WAN 2\.6 only and no 2\.6 model there does "
                                            rf"{re.escape(catalog.MODE_NAMES[mode])}; use region='singapore' or "
@@ -165,6 +177,10 @@ def test_model_limits_per_wire():
     assert CATALOG["wan2.7-videoedit"].accepts_zero_duration
     assert CATALOG["wan2.5-t2v-preview"].durations == (5, 10)
     assert CATALOG["wan2.6-t2v-us"].durations == (5, 10)
+    # extend: wan2.7-i2v's 2–15 s total on DashScope, 5–15 s total on WaveSpeed (WIRE §1)
+    assert "extend" in CATALOG["wan2.7-i2v"].modes and CATALOG["wan2.7-i2v"].durations == tuple(range(2, 16))
+    assert CATALOG["alibaba/wan-2.7/video-extend"].durations == tuple(range(5, 16))
+    assert "extend" not in CATALOG["alibaba/wan-2.7/image-to-video"].modes
 
 
 def test_expected_latency_grows_with_duration_and_resolution():
@@ -314,11 +330,16 @@ def test_every_price_row_has_source_and_date(prices):
         assert any(row.matches(m.host, row.region or None, m.id, row.resolution) for m in CATALOG.values()), row
 
 
+# No dated source prices WaveSpeed's video-extend: its estimate is "unknown", never zero.
+UNPRICED = {"alibaba/wan-2.7/video-extend"}
+
+
 def test_every_wan27_default_has_a_price(prices):
     for (host, mode), mid in DEFAULTS.items():
         region = "singapore" if host == "dashscope" else None
         for res in ("720P", "1080P"):
-            assert prices.price(host, region, mid, res, 5) is not None, (mid, res)
+            price = prices.price(host, region, mid, res, 5)
+            assert (price is None) == (mid in UNPRICED), (mid, res)
 
 
 def test_from_csv_skips_comments_and_blank_hosts():

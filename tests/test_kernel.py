@@ -73,7 +73,7 @@ def test_lab_without_keys_falls_back_to_the_embedded_sim(monkeypatch, capsys, tm
     with wanlab.Lab(home=tmp_path) as lab:
         out = capsys.readouterr().out
         assert out.count("\n") == 1 and "simulator" in out
-        assert lab.host == "sim" and lab.sim is not None
+        assert lab.host == "sim:dashscope-singapore" and lab.sim is not None
         job = lab.run_sync(T2V("hello", duration=2, seed=1), timeout=60)
         assert job.status is Status.SUCCEEDED
         url = lab.sim.url

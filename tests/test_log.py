@@ -114,12 +114,6 @@ def test_filters_and_exports_round_trip(make_lab, sim, tmp_path):
     assert sorted(csv["status"]) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
 
 
-def test_to_mlflow_without_mlflow_says_how_to_get_it(tmp_path):
-    log = ExperimentLog(tmp_path / "runs.sqlite")
-    with pytest.raises(ImportError, match="pip install mlflow"):
-        log.to_mlflow()
-
-
 def test_default_home_next_to_the_notebook(tmp_path, monkeypatch):
     monkeypatch.delenv("WANLAB_HOME", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -8,9 +8,9 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_the_seven_teaching_notebooks_are_there():
+def test_the_eight_teaching_notebooks_are_there():
     names = [p.stem[:2] for p in NOTEBOOKS]
-    assert names == ["01", "02", "03", "04", "05", "06", "07"]
+    assert names == ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -21,7 +21,7 @@ def test_notebook_is_stripped_and_asserts(path):
     assert any("assert " in c.source for c in code)
 
 
-@pytest.mark.parametrize("name", ["03_seed_study", "04_cost_latency_grid"])
+@pytest.mark.parametrize("name", ["03_seed_study", "04_cost_latency_grid", "07_prompt_b_vs_a", "08_which_host"])
 def test_papermill_parameters_cell(name):
     nb = nbformat.read(Path(__file__).parent.parent / "notebooks" / f"{name}.ipynb", as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

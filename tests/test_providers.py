@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media_fixtures import image_bytes  # noqa: E402
 
-from wanlab import FLF2V, I2V, T2V, Edit, Grid9, Ref2V  # noqa: E402
+from wanlab import FLF2V, I2V, T2V, Edit, Extend, Grid9, Ref2V  # noqa: E402
 from wanlab.catalog import CATALOG, REGIONS, default_model  # noqa: E402
 from wanlab.errors import ApiError, AuthError, NotFound, RateLimited, ServerError  # noqa: E402
 from wanlab.inputs import to_media  # noqa: E402
@@ -55,10 +55,11 @@ def mode_requests():
         "grid9": Grid9(grid=U("grid.jpg"), shots=["a", "b"]),
         "ref2v": Ref2V("Video 1 meets Image 1", videos=[VID], images=[U("r1.png"), U("r2.png")], first_frame=IMG),
         "edit": Edit("make it snow", video=VID, images=[U("e1.png")], audio_setting="origin"),
+        "extend": Extend("the fox runs on", video=VID, duration=8),
     }
 
 
-MODES = ["t2v", "i2v", "flf2v", "grid9", "ref2v", "edit"]
+MODES = ["t2v", "i2v", "flf2v", "grid9", "ref2v", "edit", "extend"]
 
 # --------------------------------------------------------------------------------------------------
 # DashScope submit bodies
@@ -72,9 +73,10 @@ DS_MEDIA = {
     "ref2v": [("reference_video", VID), ("reference_image", U("r1.png")), ("reference_image", U("r2.png")),
               ("first_frame", IMG)],
     "edit": [("video", VID), ("reference_image", U("e1.png"))],
+    "extend": [("first_clip", VID)],
 }
 DS_MODEL = {"t2v": "wan2.7-t2v", "i2v": "wan2.7-i2v", "flf2v": "wan2.7-i2v", "grid9": "wan2.7-r2v",
-            "ref2v": "wan2.7-r2v", "edit": "wan2.7-videoedit"}
+            "ref2v": "wan2.7-r2v", "edit": "wan2.7-videoedit", "extend": "wan2.7-i2v"}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -133,6 +135,14 @@ def test_dashscope_edit_ratio_only_when_given():
     req = Edit("x", video=VID, ratio="9:16", duration=4)
     p = DashScope().submit(CATALOG["wan2.7-videoedit"], req, media_urls(req)).json["parameters"]
     assert p["ratio"] == "9:16" and p["duration"] == 4 and p["audio_setting"] == "auto"
+
+
+def test_dashscope_extend_is_wan27_i2v_with_first_clip_then_last_frame():
+    req = Extend("dusk falls", video=VID, last=LAST, duration=12, resolution="1080P", seed=5)
+    body = DashScope().submit(CATALOG["wan2.7-i2v"], req, media_urls(req)).json
+    assert body["model"] == "wan2.7-i2v"
+    assert body["input"]["media"] == [{"type": "first_clip", "url": VID}, {"type": "last_frame", "url": LAST}]
+    assert body["parameters"] == {"duration": 12, "seed": 5, "resolution": "1080P"}   # the total; no ratio
 
 
 def test_dashscope_oss_urls_add_resolve_header():
@@ -225,7 +235,8 @@ def test_dashscope_legacy_extra_shot_type_and_audio():
 
 WS_PATH = {"t2v": "alibaba/wan-2.7/text-to-video", "i2v": "alibaba/wan-2.7/image-to-video",
            "flf2v": "alibaba/wan-2.7/image-to-video", "grid9": "alibaba/wan-2.7/reference-to-video",
-           "ref2v": "alibaba/wan-2.7/reference-to-video", "edit": "alibaba/wan-2.7/video-edit"}
+           "ref2v": "alibaba/wan-2.7/reference-to-video", "edit": "alibaba/wan-2.7/video-edit",
+           "extend": "alibaba/wan-2.7/video-extend"}
 WS_FIELDS = {
     "t2v": {},
     "i2v": {"image": IMG},
@@ -233,6 +244,7 @@ WS_FIELDS = {
     "grid9": {"reference_images": [U("grid.jpg")]},
     "ref2v": {"videos": [VID], "reference_images": [U("r1.png"), U("r2.png")], "image": IMG},
     "edit": {"video": VID, "images": [U("e1.png")]},
+    "extend": {"video": VID},
 }
 MEDIA_KEYS = {"image", "last_image", "videos", "reference_images", "images", "video", "audio"}
 
@@ -278,6 +290,15 @@ def test_wavespeed_edit_without_images_and_ratio():
     req = Edit("x", video=VID, ratio="4:3")
     body = WaveSpeed().submit(CATALOG["alibaba/wan-2.7/video-edit"], req, [VID]).json
     assert "images" not in body and body["aspect_ratio"] == "4:3" and body["video"] == VID
+
+
+def test_wavespeed_extend_body():
+    req = Extend("dusk falls", video=VID, duration=15, resolution="1080P", seed=9, extra={"prompt_extend": True})
+    spec = CATALOG["alibaba/wan-2.7/video-extend"]
+    req.validate_for(spec)
+    body = WaveSpeed().submit(spec, req, media_urls(req)).json
+    assert body == {"prompt": "dusk falls", "video": VID, "duration": 15, "resolution": "1080p", "seed": 9,
+                    "enable_prompt_expansion": True}
 
 
 def test_wavespeed_ref2v_images_only_has_no_videos_key():

@@ -16,7 +16,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from media_fixtures import image_bytes, media_files, pil_image  # noqa: E402,F401  (fixture import)
 
-from wanlab import FLF2V, I2V, T2V, CatalogError, Edit, Grid9, Ref2V, ValidationError  # noqa: E402
+from wanlab import FLF2V, I2V, T2V, CatalogError, Edit, Extend, Grid9, Ref2V, ValidationError  # noqa: E402
 from wanlab.inputs import Media, to_media  # noqa: E402
 from wanlab.requests import SEED_MAX  # noqa: E402
 
@@ -220,7 +220,7 @@ def test_edit_from_url_and_explicit_duration():
 
 
 @pytest.mark.parametrize("source", ["url", "path", "bytes", "pil"])
-@pytest.mark.parametrize("mode", ["i2v", "flf2v", "grid9", "ref2v", "edit"])
+@pytest.mark.parametrize("mode", ["i2v", "flf2v", "grid9", "ref2v", "edit", "extend"])
 def test_every_media_mode_from_every_source(mode, source, media_files):
     """Each mode's image inputs from each kind of source; videos from a URL, a path or bytes."""
     def img(i=0):
@@ -233,10 +233,12 @@ def test_every_media_mode_from_every_source(mode, source, media_files):
          "flf2v": lambda: FLF2V("x", first=img(1), last=img(2)),
          "grid9": lambda: Grid9("x", grid=img()),
          "ref2v": lambda: Ref2V("x", videos=[video], images=[img(1), img(2)]),
-         "edit": lambda: Edit("x", video=video, images=[img(1)])}[mode]()
+         "edit": lambda: Edit("x", video=video, images=[img(1)]),
+         "extend": lambda: Extend("x", video=video, last=img(1))}[mode]()
     assert r.media(), mode
     for role, m in r.media():
-        assert isinstance(m, Media) and m.kind == ("video" if role in ("video", "reference_video") else "image")
+        is_video = role in ("video", "reference_video", "first_clip")
+        assert isinstance(m, Media) and m.kind == ("video" if is_video else "image")
         assert m.is_remote == (source == "url")
         if not m.is_remote:
             assert m.data and m.mime in ("image/png", "image/jpeg", "video/mp4") and m.width and m.height

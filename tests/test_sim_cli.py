@@ -17,44 +17,58 @@ from wanlab.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_cli_sim_prints_urls_and_serves():
+def start_sim(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`python -m wanlab.cli sim --port 0 …` in a subprocess, and the URLs it prints: "dashscope" (the
+    Singapore base URL), "wavespeed" and "stats". Stop it with `stop_sim`."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wanlab.cli", "sim", "--port", "0", "--time-scale", "0.01", "--faults", "query:503#1"],
+        [sys.executable, "-m", "wanlab.cli", "sim", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=ROOT,
     )
+    lines = []
+    deadline = time.time() + 30
+    while time.time() < deadline and len(lines) < 4:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    text = "".join(lines)
+    ds = re.search(r"DashScope:\s+(http://127\.0\.0\.1:\d+/api/v1)", text)
+    ws = re.search(r"WaveSpeed:\s+(http://127\.0\.0\.1:\d+)", text)
+    if not (ds and ws):
+        stop_sim(proc)
+        raise AssertionError(f"wanlab sim did not print its URLs: {text}{proc.stderr.read()}")
+    return proc, {"dashscope": ds.group(1), "wavespeed": ws.group(1), "stats": ws.group(1) + "/_sim/stats"}
+
+
+def stop_sim(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        lines = []
-        deadline = time.time() + 30
-        while time.time() < deadline and len(lines) < 3:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-        text = "".join(lines)
-        ds = re.search(r"DashScope:\s+(http://127\.0\.0\.1:\d+/api/v1)", text)
-        ws = re.search(r"WaveSpeed:\s+(http://127\.0\.0\.1:\d+)", text)
-        assert ds and ws, text + proc.stderr.read() if proc.poll() is not None else text
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_cli_sim_prints_urls_and_serves():
+    proc, urls = start_sim("--time-scale", "0.01", "--faults", "query:503#1")
+    try:
         h = {"Authorization": "Bearer sk-cli"}
         for _ in range(100):
             try:
-                r = httpx.get(ds.group(1) + "/tasks/abc", headers=h)
+                r = httpx.get(urls["dashscope"] + "/tasks/abc", headers=h)
                 break
             except httpx.ConnectError:
                 time.sleep(0.05)
         assert r.status_code == 503  # the --faults spec is in force
-        assert httpx.get(ds.group(1) + "/tasks/abc", headers=h).json()["output"]["task_status"] == "UNKNOWN"
-        assert httpx.get(ws.group(1) + "/_sim/stats").json()["requests"]["query"] == 2
+        assert httpx.get(urls["dashscope"] + "/tasks/abc", headers=h).json()["output"]["task_status"] == "UNKNOWN"
+        assert httpx.get(urls["stats"]).json()["requests"]["query"] == 2
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_sim(proc)
 
 
 def test_cli_rejects_bad_fault_spec(capsys):

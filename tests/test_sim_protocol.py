@@ -470,3 +470,67 @@ def test_wavespeed_sync_mode(sim):
     assert r.status_code == 200
     # the host holds the request up to 90 s (scaled); a task that takes longer answers processing + 5004
     assert (d["status"] == "completed" and d["outputs"]) or (d["status"] == "processing" and d["code"] == 5004)
+
+
+# ---- extend (DashScope first_clip, WaveSpeed video-extend) ----------------------------------------
+def clip_url(sim, seconds: int, ratio: str = "4:3") -> str:
+    """A clip the sim made itself (a t2v video at 720P), as the URL it serves."""
+    body = t2v(seed=61, duration=seconds, ratio=ratio)
+    return wait_ds(sim, submit(sim, body).json()["output"]["task_id"])["output"]["video_url"]
+
+
+def test_dashscope_first_clip_renders_the_total_length_after_the_clip(sim):
+    src = clip_url(sim, 3)
+    r = submit(
+        sim,
+        {
+            "model": "wan2.7-i2v",
+            "input": {
+                "prompt": "the kite climbs",
+                "media": [{"type": "first_clip", "url": src}, {"type": "last_frame", "url": png_data_uri()}],
+            },
+            "parameters": {"resolution": "720P", "duration": 5, "seed": 4},
+        },
+    )
+    assert r.status_code == 200, r.text
+    b = wait_ds(sim, r.json()["output"]["task_id"])
+    assert b["output"]["task_status"] == "SUCCEEDED"
+    # the output is the total asked for, clip included; i2v bills the output only (WIRE §3)
+    assert b["usage"]["output_video_duration"] == 5 and b["usage"]["duration"] == 5
+    assert b["usage"]["input_video_duration"] == 3
+    p = probe(httpx.get(b["output"]["video_url"]).content)
+    assert (p["width"], p["height"], p["frames"]) == (*output_size("720P", "4:3"), 150)  # follows the clip
+
+
+def test_wavespeed_video_extend_roundtrip_and_refusals(sim):
+    hw = {"Authorization": "Bearer ws-extend"}
+    route = sim.url + "/api/v3/alibaba/wan-2.7/video-extend"
+    src = clip_url(sim, 2, ratio="9:16")
+    before = sim.stats()["submits_by_host"].get("wavespeed", 0)
+    for body, fragment in [
+        ({"prompt": "on", "duration": 5}, "video is required"),
+        ({"video": src, "duration": 5}, "prompt is required"),
+        ({"video": src, "prompt": "on", "duration": 4}, "duration 4 is not supported"),
+        ({"video": src, "prompt": "on", "resolution": "480p"}, "resolution '480p' is not supported"),
+        ({"video": 7, "prompt": "on"}, "video must be a URL string"),
+    ]:
+        bad = httpx.post(route, headers=hw, json=body)
+        assert bad.status_code == 400 and fragment in bad.json()["message"], (body, bad.text)
+    assert sim.stats()["submits_by_host"].get("wavespeed", 0) == before       # a 400 makes no task
+    ok = httpx.post(route, headers=hw, json={"video": src, "prompt": "on", "duration": 7, "seed": 2})
+    assert ok.status_code == 200, ok.text
+    d = wait_ws(sim, ok.json()["data"]["id"], hw)
+    assert d["status"] == "completed"
+    p = probe(httpx.get(d["outputs"][0]).content)
+    assert (p["width"], p["height"], p["frames"]) == (*output_size("720P", "9:16"), 210)
+
+
+def test_a_clip_outside_2_to_10_s_fails_the_task_after_accept(sim):
+    hw = {"Authorization": "Bearer ws-extend"}
+    long_clip = clip_url(sim, 12)
+    r = httpx.post(
+        sim.url + "/api/v3/alibaba/wan-2.7/video-extend", headers=hw, json={"video": long_clip, "prompt": "on"}
+    )
+    assert r.status_code == 200  # the host reads the clip after accepting the task
+    d = wait_ws(sim, r.json()["data"]["id"], hw)
+    assert d["status"] == "failed" and d["code"] == 1401 and "2–10 s" in d["error"]

@@ -11,6 +11,7 @@ import dashscope
 import wavespeed
 from dashscope import VideoSynthesis
 
+from tests.media_fixtures import write_mp4
 from wanlab.catalog import output_size
 from wanlab.sim import SimServer
 from wanlab.sim.render import probe
@@ -197,3 +198,30 @@ def test_wavespeed_failures_raise_in_the_sdk(sim):
         sim.faults.clear()
     with pytest.raises(RuntimeError, match="HTTP 400"):
         client.run("alibaba/wan-2.7/text-to-video", {"prompt": "x", "resolution": "480p"})
+
+
+def test_wavespeed_video_extend_gets_the_requested_total_length(sim, tmp_path):
+    client = wavespeed.Client(api_key="ws-sdk", base_url=sim.wavespeed_url)
+    clip = client.upload(str(write_mp4(tmp_path / "clip.mp4", 3.0, size=(640, 480))))   # 4:3, 3 s
+    out = client.run(
+        "alibaba/wan-2.7/video-extend",
+        {"prompt": "the stripe keeps drifting", "video": clip, "resolution": "720p", "duration": 8, "seed": 3},
+        poll_interval=0.05,
+    )
+    check_video(out["outputs"][0], output_size("720P", None, 640 / 480), 8)   # the total, clip included
+
+
+def test_dashscope_first_clip_through_the_sdk(ds, tmp_path):
+    clip = write_mp4(tmp_path / "clip.mp4", 2.0, size=(640, 480))
+    rsp = VideoSynthesis.async_call(
+        model="wan2.7-i2v",
+        prompt="and then",
+        api_key=KEY,
+        media=[{"type": "first_clip", "url": f"file://{clip}"}],
+        resolution="720P",
+        duration=4,
+    )
+    assert rsp.status_code == 200, rsp.message
+    done = VideoSynthesis.wait(rsp, api_key=KEY)
+    assert done.output.task_status == "SUCCEEDED" and done.usage.output_video_duration == 4
+    check_video(done.output.video_url, output_size("720P", None, 640 / 480), 4)

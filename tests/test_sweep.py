@@ -30,6 +30,7 @@ def test_sweep_expands_validates_estimates_and_runs(make_lab, sim):
     assert df["cost"].sum() == pytest.approx(2.5)
     assert sim.stats()["submits"] == 8
     assert (df["width"].astype(int) == df["cell_resolution"].map({"720P": 1280, "1080P": 1920})).all()
+    assert sweep.stopped == "" and df["not_started"].isna().all()
 
 
 def test_a_bad_cell_fails_before_anything_is_sent(make_lab, sim):
@@ -64,6 +65,46 @@ def test_budget_stops_a_sweep_and_never_overspends(make_lab, sim):
     assert len(ran) == 5 and df["cost"].sum() <= 1.0 + 1e-9
     assert "budget" in sweep.stopped
     assert sim.stats()["submits"] == 5
+    assert df["not_started"].notna().tolist() == [False] * 5 + [True] * 5
+
+
+def test_a_budget_smaller_than_the_grid_runs_what_fits_and_says_what_it_stopped(make_lab, sim):
+    lab = make_lab()
+    sweep = lab.sweep(BASE, duration=[8, 2], seed=[1, 2])          # 0.80, 0.80, 0.20, 0.20 USD at 720P
+    assert sweep.summary == "4 cells: none run yet" and sweep.df["not_started"].isna().all()
+    sweep.run(budget=1.1, progress=False)
+    df = sweep.df
+    ran = df[df["status"].notna()]
+    # in grid order while they fit: the second 8 s cell would pass 1.10, the 2 s cell after it still fits
+    assert sorted(zip(ran["cell_duration"], ran["cell_seed"])) == [(2, 1), (8, 1)]
+    assert (ran["status"] == "SUCCEEDED").all() and sim.stats()["submits"] == 2
+    assert (df["status"].notna() != df["not_started"].notna()).all()      # each cell ran or says why not
+    why = df.set_index(["cell_duration", "cell_seed"])["not_started"]
+    assert why[(8, 2)] == "budget 1.10 USD: 1.00 spent + 0.00 in flight + 0.80 for this run would exceed it"
+    assert why[(2, 2)].endswith("+ 0.20 for this run would exceed it")
+    assert (sweep.budget.limit, sweep.budget.currency) == (1.1, "USD")
+    assert sweep.budget.spent == pytest.approx(1.0) == ran["cost"].sum()
+    assert sweep.stopped == f"the budget stopped 2 of 4 cells: {why[(8, 2)]}"
+    assert sweep.summary == f"4 cells: 2 SUCCEEDED, 2 not started; spent 1.00 USD of a 1.10 USD budget — stopped: {sweep.stopped}"
+    assert "not_started" in sweep._repr_html_() and "2 not started" in sweep._repr_html_()
+
+
+def test_a_refused_cell_starts_once_a_run_settles_under_its_estimate(make_lab, sim):
+    sim.faults.set("task:fail#1")                  # the first task fails: not billed, its reservation freed
+    lab = make_lab()
+    sweep = lab.sweep(BASE, seed=[1, 2]).run(budget=0.2, progress=False)     # room for one 0.20 run at a time
+    df = sweep.df
+    assert df["status"].tolist() == ["FAILED", "SUCCEEDED"] and sweep.stopped == ""
+    assert df["not_started"].isna().all() and sweep.budget.spent == pytest.approx(0.2)
+
+
+def test_cells_a_timeout_left_unsent_say_so(make_lab):
+    lab = make_lab()
+    sweep = lab.sweep(BASE, seed=[1, 2, 3])
+    with pytest.raises(TimeoutError, match="2 not started"):      # checked after the first run's first event
+        sweep.run(timeout=0.001, max_concurrency=1, progress=False)
+    assert sweep.df["not_started"].tolist()[1:] == ["timeout: not done after 0.001 s"] * 2
+    assert sweep.stopped == "timeout: not done after 0.001 s"
 
 
 def test_max_concurrency_bounds_the_sweep(make_lab, sim):
@@ -100,6 +141,6 @@ def test_demo_command_writes_a_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"report: {out / 'report.html'}" in proc.stdout
     page = (out / "report.html").read_text()
-    assert page.count("<video") == 2 and "source: <b>sim</b>" in page.replace("Data source", "source")
+    assert page.count("<video") == 2 and "source: <b>sim" in page.replace("Data source", "source")
     for png in ("contact_sheet.png", "latency_heatmap.png", "cost_heatmap.png"):
         assert (out / png).stat().st_size > 5_000

@@ -29,6 +29,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         out[f"img{i}"] = d / f"img{i}.png"
         out[f"img{i}"].write_bytes(image_bytes(colour))
     out["clip"] = write_mp4(d / "clip.mp4", 2.0)
+    out["clip3"] = write_mp4(d / "clip3.mp4", 3.0)
     return out
 
 
@@ -86,13 +87,20 @@ def _fill(form: ui.GenerateForm, mode: str, files: dict[str, Path]) -> None:
     elif mode == "edit":
         form.inputs["video"].upload.value = (upload("clip.mp4", files["clip"].read_bytes(), "video/mp4"),)
         form.prompt.value = "make it snow"
+    elif mode == "extend":
+        form.inputs["clip"].upload.value = (upload("clip.mp4", files["clip"].read_bytes(), "video/mp4"),)
+        form.inputs["end_frame"].text.value = str(files["img2"])
+        form.prompt.value = "the kite lands"
+        form.duration.value = 3   # the total: the 2 s clip and 1 s more
+        form.resolution.value = "720P"
+        return
     form.duration.value = 2
     form.resolution.value = "720P"
 
 
-MODES = ["t2v", "i2v", "flf2v", "grid9", "ref2v", "edit"]
+MODES = ["t2v", "i2v", "flf2v", "grid9", "ref2v", "edit", "extend"]
 TYPES = {"t2v": wanlab.T2V, "i2v": wanlab.I2V, "flf2v": wanlab.FLF2V, "grid9": wanlab.Grid9,
-         "ref2v": wanlab.Ref2V, "edit": wanlab.Edit}
+         "ref2v": wanlab.Ref2V, "edit": wanlab.Edit, "extend": wanlab.Extend}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -141,6 +149,8 @@ INVALID = {
     "ref2v": (lambda f, files: setattr(f.prompt, "value", "Video 1"), "no references"),
     "edit": (lambda f, files: (setattr(f.inputs["video"].text, "value", "/nonexistent/clip.mp4"),
                                setattr(f.prompt, "value", "snow")), "no such file"),
+    "extend": (lambda f, files: (setattr(f.inputs["clip"].text, "value", str(files["clip3"])),
+                                 setattr(f.duration, "value", 3)), "leaves under 1 s to generate"),
 }
 
 
@@ -168,6 +178,7 @@ def test_the_form_shows_only_what_the_mode_needs_and_the_hosts_models(make_lab, 
         assert form.model.value == wanlab.catalog.default_model("dashscope", m).id
         assert set(form.model.options) == {(s.label, s.id) for s in lab.models(m)}
     assert form.inputs["image"] in shown["i2v"] and form.inputs["image"] not in shown["t2v"]
+    form.mode.value = "edit"
     assert form.negative not in shown["edit"] and form.prompt.description == "Instruction"
     assert form.inputs["first"] in shown["flf2v"] and form.inputs["last"] in shown["flf2v"]
     assert form.ratio in shown["grid9"] and form.ratio not in shown["i2v"]
@@ -183,8 +194,15 @@ def test_the_form_shows_only_what_the_mode_needs_and_the_hosts_models(make_lab, 
     form.duration.value = 15
     form.inputs["ref_videos"].text.value = str(files["clip"])   # with a reference video: 2–10 s
     assert max(v for _, v in form.duration.options) == 10 and form.duration.value == 5
+    form.mode.value = "extend"                  # the clip, an optional last frame; the slider is the total
+    assert form.inputs["clip"] in form.fields.children and form.inputs["end_frame"] in form.fields.children
+    assert form.duration.description == "Total (s)" and [v for _, v in form.duration.options] == list(range(2, 16))
+    assert form.prompt.placeholder == "what happens after the clip"
     ws = make_lab("wavespeed")
     assert ws.form().model.value == "alibaba/wan-2.7/text-to-video"
+    ws_extend = ws.form(mode="extend")
+    assert ws_extend.model.value == "alibaba/wan-2.7/video-extend"
+    assert [v for _, v in ws_extend.duration.options] == list(range(5, 16))
 
 
 def test_live_cost_estimate_follows_the_inputs(make_lab):
@@ -269,6 +287,18 @@ def test_edit_the_prompt_keeps_uploaded_media(make_lab, files):
     form.prompt.value = "land"
     edited = click_and_wait(form)
     assert edited.job.request.image.data == files["img0"].read_bytes()
+
+
+def test_edit_an_extend_card_brings_back_its_clip_and_last_frame(make_lab, files):
+    lab = make_lab()
+    form = lab.form()
+    _fill(form, "extend", files)
+    card = click_and_wait(form)
+    form.mode.value = "t2v"
+    card.edit_button.click()
+    assert form.mode.value == "extend" and form.duration.value == 3 and form.error.value == ""
+    req = form.request()
+    assert req.video.data == files["clip"].read_bytes() and req.last.data == files["img2"].read_bytes()
 
 
 def test_cards_move_from_the_loop_thread_and_eta_uses_the_log(make_lab):

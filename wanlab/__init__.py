@@ -12,7 +12,8 @@ from typing import Any
 
 from . import catalog
 from .catalog import ModelSpec
-from .cost import Budget, BudgetExceeded, Estimate
+from .compare import Comparison, compare_hosts
+from .cost import Budget, BudgetExceeded, Estimate, Totals
 from .errors import (
     ApiError,
     AuthError,
@@ -36,7 +37,7 @@ from .log import ExperimentLog, LogError
 from .polling import EtaPoll, FixedInterval, HostCadence
 from .prices import PriceTable
 from .providers.base import Status
-from .requests import FLF2V, I2V, T2V, Edit, Grid9, Ref2V, Request
+from .requests import FLF2V, I2V, T2V, Edit, Extend, Grid9, Ref2V, Request
 from .retry import RetryPolicy
 from .sweep import Sweep, SweepProgress
 
@@ -77,12 +78,14 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "CatalogError",
+    "Comparison",
     "ConfigError",
     "DownloadError",
     "Edit",
     "Estimate",
     "EtaPoll",
     "ExperimentLog",
+    "Extend",
     "FLF2V",
     "FixedInterval",
     "Grid9",
@@ -108,10 +111,12 @@ __all__ = [
     "Sweep",
     "SweepProgress",
     "T2V",
+    "Totals",
     "UnconfirmedSubmit",
     "ValidationError",
     "WanlabError",
     "catalog",
+    "compare_hosts",
     "plots",
     "show",
 ]

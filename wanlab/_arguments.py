@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._checks import check_bool, check_fields, check_number, check_text, check_url, plain, suggest, writable_folder
 from .errors import ConfigError, ValidationError
+
+if TYPE_CHECKING:
+    from .cost import Budget
 
 
 def lab_arguments(
@@ -33,9 +36,9 @@ def lab_arguments(
     sim_options: Any,
     quiet: Any,
     measure: Any = True,
-) -> tuple[float | None, float | None, float]:
+) -> tuple[Budget, float | None, float]:
     """Every `Lab(...)` keyword except the API key, checked before anything is started or created.
-    Returns (budget, time_scale, submit_timeout) as Python floats."""
+    Returns (budget, time_scale, submit_timeout): the budget as a `Budget`, the others as Python floats."""
     from .catalog import REGIONS
     from .limits import Limits
     from .log import ExperimentLog, default_home
@@ -58,14 +61,7 @@ def lab_arguments(
         )
     if base_url is not None:
         check_url("base_url", base_url, error=ConfigError)
-    budget = check_number(
-        "budget",
-        budget,
-        minimum=0,
-        allow_none=True,
-        error=ConfigError,
-        hint=" in the price table's currency (or None for no budget)",
-    )
+    budget = lab_budget(budget)
     time_scale = check_number(
         "time_scale",
         time_scale,
@@ -114,6 +110,31 @@ def lab_arguments(
     return budget, time_scale, submit_timeout
 
 
+def lab_budget(budget: Any) -> Budget:
+    """`Lab(budget=…)`: 5 (in the currency of the Lab's prices), (5, "USD"), a `cost.Budget` (which may be
+    shared by several Labs), or None."""
+    from .cost import Budget
+
+    if isinstance(budget, Budget):
+        return budget
+    currency = None
+    if isinstance(budget, tuple):
+        if len(budget) != 2 or not isinstance(budget[1], str):
+            raise ConfigError(f"budget={budget!r}: give (amount, currency), e.g. budget=(5, 'USD'), or a number")
+        budget, currency = budget
+        if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+            raise ConfigError(f"budget currency {currency!r}: use a three-letter code such as 'USD' or 'CNY'")
+    limit = check_number(
+        "budget",
+        budget,
+        minimum=0,
+        allow_none=True,
+        error=ConfigError,
+        hint=" in the currency of the Lab's prices, or (amount, 'USD') (or None for no budget)",
+    )
+    return Budget(limit, currency)
+
+
 def sweep_axes(base: Any, axes: Mapping[str, Any], *, study: Any = None, reuse: Any = True) -> dict[str, list[Any]]:
     """Each axis names a field of the base request and gives a non-empty list of values (any sequence or
     numpy array); returns the axes as lists."""
@@ -121,7 +142,7 @@ def sweep_axes(base: Any, axes: Mapping[str, Any], *, study: Any = None, reuse: 
 
     if not isinstance(base, Request):
         raise ValidationError(
-            f"lab.sweep: the base must be a wanlab request (T2V, I2V, FLF2V, Grid9, Ref2V, Edit), "
+            f"lab.sweep: the base must be a wanlab request (T2V, I2V, FLF2V, Grid9, Ref2V, Edit, Extend), "
             f"got {type(base).__name__}"
         )
     if study is not None:

@@ -14,8 +14,13 @@ if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
-# Figures where 0 is clean (wanlab.quality's FIGURES: "0 clean"); everything else is read higher = better.
-LOWER_IS_BETTER = frozenset({"flicker", "frozen", "exposure", "exposure_black", "exposure_white"})
+# Figures where 0 is clean (wanlab.quality's FIGURES: "0 clean"), and times and costs, which `quality_by`
+# also compares (by host, say); everything else is read higher = better.
+LOWER_IS_BETTER = frozenset(
+    {"flicker", "frozen", "exposure", "exposure_black", "exposure_white"}
+    | {"latency_s", "queue_s", "run_s", "cost", "est_cost"}
+)
+SECONDS = frozenset({"latency_s", "queue_s", "run_s"})
 CURRENCY_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
 SEED_COLORS = "tab10"
 
@@ -168,12 +173,16 @@ def quality_by(df: pd.DataFrame, metric: str, by: str = "prompt", ax: Axes | Non
     """`metric` per value of `by` (prompt variant, model, resolution…): a box per group and every run as a
     point, coloured by seed, so the spread a seed causes sits next to the difference a prompt makes. The
     title gives the split of the variance (`wanlab.ranking.variance_share` over prompt × seed, or `by` ×
-    seed): was it the words or luck? Only succeeded runs with a value."""
-    from .plots import _ax, _done, source
+    seed): was it the words or luck? Only succeeded runs with a value. Times and costs work too
+    (`quality_by(df, "latency_s", by="host")`); a cost over several currencies gets a panel per currency."""
+    from .plots import COST_COLUMNS, _ax, _done, currencies, per_currency, source
 
     for col in (metric, by):
         if col not in df:
             raise ValueError(f"quality_by: no column {col!r} in the frame")
+    if metric in COST_COLUMNS and len(currencies(df)) > 1:
+        size = (8.0, 0.5 * max(df[by].nunique(), 2) + 1.8)
+        return per_currency(df, ax, lambda rows, a, _cur: quality_by(rows, metric, by, a), size)
     data = _done(df)
     data = data[data[metric].notna() & data[by].notna()]
     groups = _groups(data, by)
@@ -210,7 +219,8 @@ def quality_by(df: pd.DataFrame, metric: str, by: str = "prompt", ax: Axes | Non
     ax.set_yticks(y, [f"{g} (n={len(v)})" for g, v in zip(names, values, strict=True)])
     ax.set_ylim(-0.6, len(groups) - 0.4)
     better = "lower" if metric in LOWER_IS_BETTER else "higher"
-    ax.set_xlabel(f"{metric} per run ({better} is better)")
+    unit = "s, " if metric in SECONDS else f"{currencies(data)[0][0] or 'unpriced'}, " if metric in COST_COLUMNS else ""
+    ax.set_xlabel(f"{metric} per run ({unit}{better} is better)")
     shares = _shares(data, metric, by)
     ax.set_title(f"{metric} by {by}" + (f"\n{shares}" if shares else "") + f"\nsource: {source(df)}, n={len(data)}")
     ax.grid(alpha=0.3, axis="x")

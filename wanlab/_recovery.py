@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _arguments as arguments
+from . import _hosts as hosts
 from . import catalog, cost
 from ._records import from_record
 from .cost import Estimate
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ._runner import JobRunner
     from .lab import Lab
     from .log import ExperimentLog
+    from .requests import Request
 
 
 def attach(lab: Lab, row: dict[str, Any]) -> Job:
@@ -88,6 +90,24 @@ async def follow(lab: Lab, job: Job) -> None:
         job.finish()
 
 
+def finished_twin(lab: Lab, req: Request, model: str | None = None) -> str | None:
+    """The run id of the latest SUCCEEDED run of this very seeded request (same fingerprint, model if given,
+    protocol, region and host) in the Lab's log: what a sweep, a host comparison and `wanlab generate` reuse
+    instead of paying again. An unseeded request has no twin: running it again is a new sample."""
+    if req.seed is None:
+        return None
+    extra = {"model": model} if model is not None else {}
+    rows = lab.log.rows(
+        fingerprint=req.fingerprint(),
+        status="SUCCEEDED",
+        protocol=lab.protocol,
+        region=lab.region,
+        host=hosts.labels(lab.host),
+        **extra,
+    )
+    return rows[-1]["run_id"] if rows else None
+
+
 def resume(lab: Lab, report: bool = False) -> list[Job]:
     """Pick up this host's unfinished runs from the log (a kernel restart, a crash): poll, download,
     reconcile, or submit what never left. Runs older than the host's 24 h window become UNKNOWN, with
@@ -105,7 +125,8 @@ def resume(lab: Lab, report: bool = False) -> list[Job]:
         if row["protocol"] != lab.protocol or (row["region"] or "") != lab.region:
             continue
         if row["base_url"] != lab.provider.base_url:
-            if row["host"] == "sim" and lab.host == "sim" and lab.log.claim(row["run_id"]):
+            # an embedded sim's URL dies with it (older logs label every sim run just "sim")
+            if hosts.is_sim(row["host"]) and hosts.is_sim(lab.host) and lab.log.claim(row["run_id"]):
                 end_row(lab, row, "wanlab.SimGone", "the embedded simulator that ran this task has stopped")
             continue
         if not lab.log.claim(row["run_id"]):

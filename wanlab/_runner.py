@@ -351,7 +351,7 @@ class JobRunner:
 
     async def _poll(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
         assert job.task_id is not None
-        expected = job.expected_run or job.model.expected_latency(job.request.resolution, job.request.output_seconds())
+        expected = job.expected_run_s
         t0 = time.monotonic()
         last_poll = t0
         run_start = lifecycle.run_start(job, snap, None, t0)

@@ -378,8 +378,11 @@ class Gallery:
                     + "</td>"
                 )
             body.append("<tr>" + "".join(tds) + "</tr>")
+        from .cost import money, sums
+
         n_ok = sum(1 for r in self.rows if r.get("status") == "SUCCEEDED")
-        title = f"{len(self.rows)} run(s), {n_ok} succeeded"
+        spent = sums((r.get("cost") for r in self.rows), (r.get("currency") for r in self.rows))
+        title = f"{len(self.rows)} run(s), {n_ok} succeeded" + (f", cost {money(spent)}" if spent else "")
         return f"<div><div style='font-size:12px;color:#555'>{title}</div><table>{head}{''.join(body)}</table></div>"
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import _checks as checks
 from .errors import CatalogError
 
-MODES = ("t2v", "i2v", "flf2v", "grid9", "ref2v", "edit")
+MODES = ("t2v", "i2v", "flf2v", "grid9", "ref2v", "edit", "extend")
 MODE_NAMES = {
     "t2v": "text-to-video",
     "i2v": "image-to-video",
@@ -21,6 +21,7 @@ MODE_NAMES = {
     "grid9": "3×3 image grid",
     "ref2v": "reference-to-video",
     "edit": "instruction-based video edit",
+    "extend": "video extension",
 }
 HOSTS = ("dashscope", "wavespeed")
 REGIONS = {
@@ -112,8 +113,10 @@ _MODELS: list[ModelSpec] = [
               notes="dated snapshot [2nd]"),
     ModelSpec("wan2.7-t2v-2026-04-25", "dashscope", "2.7", ("t2v",), "media", _HD, _r(2, 15), _DS_27,
               notes="dated snapshot"),
-    ModelSpec("wan2.7-i2v", "dashscope", "2.7", ("i2v", "flf2v"), "media", _HD, _r(2, 15), _DS_27),
-    ModelSpec("wan2.7-i2v-2026-04-25", "dashscope", "2.7", ("i2v", "flf2v"), "media", _HD, _r(2, 15), _DS_27,
+    # extend is wan2.7-i2v with a first_clip: `duration` is then the total length, clip included (§1)
+    ModelSpec("wan2.7-i2v", "dashscope", "2.7", ("i2v", "flf2v", "extend"), "media", _HD, _r(2, 15), _DS_27),
+    ModelSpec("wan2.7-i2v-2026-04-25", "dashscope", "2.7", ("i2v", "flf2v", "extend"), "media", _HD, _r(2, 15),
+              _DS_27,
               notes="dated snapshot"),
     ModelSpec("wan2.7-r2v", "dashscope", "2.7", ("grid9", "ref2v"), "media", _HD, _r(2, 15), _DS_27,
               duration_with_video=_r(2, 10), usage_shape="2.7"),
@@ -158,6 +161,8 @@ _MODELS: list[ModelSpec] = [
               duration_with_video=_r(2, 10), notes="grid mode [2nd]: no WaveSpeed doc names it"),
     ModelSpec("alibaba/wan-2.7/video-edit", "wavespeed", "2.7", ("edit",), "flat", _HD, _r(2, 10),
               accepts_zero_duration=True),
+    ModelSpec("alibaba/wan-2.7/video-extend", "wavespeed", "2.7", ("extend",), "flat", _HD, _r(5, 15),
+              notes="duration is the total length, clip included"),
     ModelSpec("alibaba/wan-2.6/text-to-video", "wavespeed", "2.6", ("t2v",), "flat", _HD, (5, 10, 15),
               usage_shape="2.6"),
     ModelSpec("alibaba/wan-2.6/image-to-video", "wavespeed", "2.6", ("i2v",), "flat", _HD, (5, 10, 15),
@@ -190,6 +195,8 @@ KNOWN_TRAPS = {
     "wan2.7-r2v-grid": "the 3×3 grid is one grid picture sent to 'wan2.7-r2v' (wanlab.Grid9 composes it)",
     "alibaba/wan-2.7/first-last-frame-to-video": "first + last frame is 'alibaba/wan-2.7/image-to-video' "
     "with `image` and `last_image`",
+    "wan2.7-extend": "extend is 'wan2.7-i2v' with a first_clip (wanlab.Extend does that for you)",
+    "wan2.7-video-extend": "extend is 'wan2.7-i2v' with a first_clip (wanlab.Extend does that for you)",
 }
 
 CATALOG: dict[str, ModelSpec] = {m.id: m for m in _MODELS}
@@ -203,6 +210,7 @@ DEFAULT_MODELS: dict[str, dict[str, str]] = {
         "grid9": "wan2.7-r2v",
         "ref2v": "wan2.7-r2v",
         "edit": "wan2.7-videoedit",
+        "extend": "wan2.7-i2v",
     },
     "wavespeed": {
         "t2v": "alibaba/wan-2.7/text-to-video",
@@ -211,6 +219,7 @@ DEFAULT_MODELS: dict[str, dict[str, str]] = {
         "grid9": "alibaba/wan-2.7/reference-to-video",
         "ref2v": "alibaba/wan-2.7/reference-to-video",
         "edit": "alibaba/wan-2.7/video-edit",
+        "extend": "alibaba/wan-2.7/video-extend",
     },
 }
 # Virginia serves WAN 2.6 only.
@@ -251,8 +260,9 @@ def models(
     return sorted(out, key=lambda m: tuple(int(p) for p in m.version.split(".")), reverse=True)
 
 
-def get_model(model_id: str, host: str | None = None) -> ModelSpec:
-    """Look a model ID up; a stale, mistyped or other-host ID raises CatalogError naming the closest IDs."""
+def get_model(model_id: str, host: str | None = None, mode: str | None = None) -> ModelSpec:
+    """Look a model ID up; a stale, mistyped or other-host ID raises CatalogError naming the closest IDs
+    (for another host's ID, its twin there, one serving `mode` when given)."""
     if not isinstance(model_id, str) or not model_id:
         raise CatalogError(
             f"model={model_id!r} must be a model ID string such as 'wan2.7-t2v' or "
@@ -263,7 +273,7 @@ def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     if spec is not None and (host is None or spec.host == host):
         return spec
     if spec is not None:  # right ID, other host
-        twin = equivalent(spec, host)
+        twin = equivalent(spec, host, mode)
         hint = f"; on {host} use model={twin.id!r}" if twin else ""
         raise CatalogError(f"model={model_id!r} is a {spec.host} model ID{hint}")
     candidates = [m.id for m in _MODELS if host is None or m.host == host]
@@ -283,12 +293,13 @@ def get_model(model_id: str, host: str | None = None) -> ModelSpec:
     raise CatalogError(msg)
 
 
-def equivalent(spec: ModelSpec, host: str | None) -> ModelSpec | None:
-    """The same version and mode on another host, if one exists."""
-    for m in models(host=host, version=spec.version):
-        if set(spec.modes) == set(m.modes):
-            return m
-    return None
+def equivalent(spec: ModelSpec, host: str | None, mode: str | None = None) -> ModelSpec | None:
+    """The same version on another host serving `mode` (if given) and the most modes in common, if any:
+    hosts split modes differently (DashScope's wan2.7-i2v also extends, WaveSpeed has a video-extend path)."""
+    candidates = [m for m in models(host=host, version=spec.version) if mode is None or mode in m.modes]
+    shared = [(len(set(spec.modes) & set(m.modes)), m) for m in candidates]
+    best = max((n for n, _ in shared), default=0)
+    return next((m for n, m in shared if n == best), None) if best else None
 
 
 def default_model(host: str, mode: str, region: str | None = None) -> ModelSpec:

@@ -1,17 +1,19 @@
 """Money: the estimate before a run (catalog unit prices × seconds), the actual after (the host's usage
 fields × the same prices), and the budget guard. Prices are data rows with a source and a date; an
-unknown price is reported as unknown, never as zero."""
+unknown price is reported as unknown, never as zero. Amounts in different currencies are never added:
+`Totals` (and `sums`, `money` for logged amounts) keep one total per currency, and a budget is in one."""
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _checks as checks
 from .catalog import ModelSpec
-from .errors import ValidationError, WanlabError
+from .errors import ConfigError, ValidationError, WanlabError
 from .prices import PriceTable
 from .providers.base import billed_seconds
 from .requests import Request
@@ -31,24 +33,75 @@ class Estimate:
     seconds: float  # billed seconds assumed
     source: str  # the price row's source and date
     items: int = 1
+    model: str = ""  # the model(s) actually priced: a region may serve another version than asked
 
     def __str__(self) -> str:
+        on = f" on {self.model}" if self.model else ""
         if self.amount is None:
-            return f"unknown price ({self.seconds:g} s)"
-        return f"{self.amount:.2f} {self.currency} for {self.items} run(s), {self.seconds:g} s (prices: {self.source})"
-
-    def __add__(self, other: Estimate) -> Estimate:
-        if self.currency and other.currency and self.currency != other.currency:
-            raise ValueError(f"cannot add {self.currency} and {other.currency} estimates")
-        amount = None if self.amount is None or other.amount is None else self.amount + other.amount
-        sources = self.source if other.source in self.source else f"{self.source}; {other.source}"
-        return Estimate(
-            amount,
-            self.currency or other.currency,
-            self.seconds + other.seconds,
-            sources.strip("; "),
-            self.items + other.items,
+            return f"unknown price ({self.seconds:g} s{on})"
+        return (
+            f"{self.amount:.2f} {self.currency} for {self.items} run(s){on}, {self.seconds:g} s (prices: {self.source})"
         )
+
+    def __add__(self, other: Estimate | Totals) -> Estimate | Totals:
+        """The sum in one currency; estimates in two currencies make `Totals`, one total each, never added."""
+        if isinstance(other, Totals) or (self.currency and other.currency and self.currency != other.currency):
+            return Totals([self]) + other
+        return _plus(self, other)
+
+
+def _plus(a: Estimate, b: Estimate) -> Estimate:
+    """Two estimates in the same currency (or one of them unpriced: then the sum is unknown too)."""
+    amount = None if a.amount is None or b.amount is None else a.amount + b.amount
+    sources = a.source if b.source in a.source else f"{a.source}; {b.source}"
+    models = dict.fromkeys(m for e in (a, b) for m in e.model.split(", ") if m)
+    return Estimate(
+        amount,
+        a.currency or b.currency,
+        a.seconds + b.seconds,
+        sources.strip("; "),
+        a.items + b.items,
+        ", ".join(models),
+    )
+
+
+class Totals(Mapping[str, Estimate]):
+    """Estimates kept apart by currency, never added across: `totals["USD"]`, `totals["CNY"]` (and `""` for
+    runs with no price); `str()` names each. What adding estimates in two currencies gives, and `totals()`."""
+
+    def __init__(self, estimates: Iterable[Estimate] = ()):
+        self._by: dict[str, Estimate] = {}
+        for e in estimates:
+            self._by[e.currency] = _plus(self._by[e.currency], e) if e.currency in self._by else e
+
+    def __getitem__(self, currency: str) -> Estimate:
+        return self._by[currency]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by)
+
+    def __len__(self) -> int:
+        return len(self._by)
+
+    def __add__(self, other: Estimate | Totals) -> Totals:
+        return Totals([*self.values(), *(other.values() if isinstance(other, Totals) else [other])])
+
+    def __radd__(self, other: object) -> Totals:
+        if isinstance(other, Estimate):
+            return Totals([other]) + self
+        if other == 0:  # sum(...) starts from 0
+            return self
+        return NotImplemented
+
+    def __str__(self) -> str:
+        if not self._by:
+            return "nothing to pay"
+        priced = [c for c in self._by if c]
+        apart = f" — {', '.join(priced)} never added" if len(priced) > 1 else ""
+        return "; ".join(str(e) for e in self.values()) + apart
+
+    def __repr__(self) -> str:
+        return f"Totals({self})"
 
 
 def requests_in(value: Any) -> list[Request]:
@@ -69,7 +122,7 @@ def requests_in(value: Any) -> list[Request]:
 
 def billed_seconds_for(req: Request, spec: ModelSpec) -> float:
     """What the host will bill: output seconds; for r2v and edit on DashScope 2.7 also the input video
-    seconds (WIRE.md §5)."""
+    seconds (WIRE.md §5). Extend's output seconds are its total, which already include the clip."""
     seconds = req.output_seconds()
     if spec.host == "dashscope" and spec.version == "2.7" and req.mode in ("ref2v", "edit"):
         videos = [m for _, m in req.media() if m.kind == "video"]
@@ -81,9 +134,17 @@ def estimate(req: Request, spec: ModelSpec, prices: PriceTable, region: str | No
     seconds = billed_seconds_for(req, spec)
     price = prices.price(spec.host, region, spec.id, req.resolution, seconds)
     if price is None:
-        return Estimate(None, "", seconds, f"no price row for {spec.id} {req.resolution}")
+        return Estimate(None, "", seconds, f"no price row for {spec.id} {req.resolution}", model=spec.id)
     row = price.row
-    return Estimate(price.amount, price.currency, seconds, f"{row.source}, {row.date} [{row.confidence}]")
+    source = f"{row.source}, {row.date} [{row.confidence}]"
+    return Estimate(price.amount, price.currency, seconds, source, model=spec.id)
+
+
+def currency_of(prices: PriceTable, host: str, region: str | None) -> str | None:
+    """The one currency `host` (in `region`) is priced in by `prices`; None when it has no rows, or rows in
+    several currencies (a user override), so that a budget must name its own."""
+    found = {r.currency for r in prices.rows if r.host == host and (not r.region or not region or r.region == region)}
+    return found.pop() if len(found) == 1 else None
 
 
 def actual(
@@ -130,7 +191,8 @@ def settle(job: Job, prices: PriceTable, region: str | None) -> tuple[float | No
 
 
 class Budget:
-    """Spend so far (actual) plus what is in flight (estimated), against a limit in one currency."""
+    """Spend so far (actual) plus what is in flight (estimated), against a limit in one currency: the one
+    given, else the Lab's prices' (`Lab(budget=5)` on Beijing is 5 CNY), else the first run's."""
 
     def __init__(self, limit: float | None, currency: str | None = None, spent: float = 0.0):
         # NaN would compare False everywhere and turn the guard off; a negative limit admits nothing
@@ -147,28 +209,50 @@ class Budget:
         self.in_flight: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def for_prices(self, currency: str | None, host: str) -> Budget:
+        """This budget on a host whose prices are in `currency` (None: unknown): it takes that currency when
+        it names none; naming another is refused, as wanlab never converts currencies."""
+        if currency is not None and self.currency is not None and self.currency != currency:
+            raise ConfigError(
+                f"the budget is in {self.currency} but {host} prices are in {currency}: give the budget in "
+                f"{currency}, e.g. budget=({self.limit if self.limit is not None else 5:g}, {currency!r}) "
+                f"(wanlab never converts currencies)"
+            )
+        self.currency = self.currency or currency
+        return self
+
     def admit(self, run_id: str, est: Estimate) -> None:
         """Reserve the estimate, or raise BudgetExceeded before anything is sent."""
+        self.check(est, run_id)
+
+    def check(self, est: Estimate, reserve_as: str | None = None) -> None:
+        """Raise BudgetExceeded if `est` does not fit (in this budget's currency); with `reserve_as`, reserve
+        it under that run id when it does."""
         if self.limit is None:
             return
         if est.amount is None:
             raise BudgetExceeded(
-                f"budget={self.limit}: the price of this run is unknown ({est.source}); add a price "
-                f"row (lab.prices = lab.prices.override(...)) or drop the budget"
+                f"budget {self.limit:g} {self.currency or ''}: the price of this run is unknown ({est.source}); "
+                f"add a price row (lab.prices = lab.prices.override(...)) or drop the budget"
             )
         if self.currency and est.currency != self.currency:
-            raise BudgetExceeded(f"budget is in {self.currency} but this run is priced in {est.currency}")
+            raise BudgetExceeded(
+                f"the budget is in {self.currency} but this run is priced in {est.currency}: nothing was sent "
+                f"(wanlab never converts currencies); give this host a budget in {est.currency}"
+            )
         with self._lock:
-            self.currency = self.currency or est.currency
             committed = self.spent + sum(self.in_flight.values())
+            cur = self.currency or est.currency
             if self.spent >= self.limit:
-                raise BudgetExceeded(f"budget {self.limit:.2f} {self.currency} reached: {self.spent:.2f} spent")
+                raise BudgetExceeded(f"budget {self.limit:.2f} {cur} reached: {self.spent:.2f} {cur} spent")
             if committed + est.amount > self.limit + 1e-9:
                 raise BudgetExceeded(
-                    f"budget {self.limit:.2f} {self.currency}: {self.spent:.2f} spent + "
+                    f"budget {self.limit:.2f} {cur}: {self.spent:.2f} spent + "
                     f"{committed - self.spent:.2f} in flight + {est.amount:.2f} for this run would exceed it"
                 )
-            self.in_flight[run_id] = est.amount
+            if reserve_as is not None:
+                self.currency = cur
+                self.in_flight[reserve_as] = est.amount
 
     def reserve(self, run_id: str, amount: float | None) -> None:
         """Count a run that is already on the host (a resumed one) without refusing it."""
@@ -197,8 +281,39 @@ class Budget:
         return None if self.limit is None else self.limit - self.spent - sum(self.in_flight.values())
 
 
+def totals(estimates: Iterable[Estimate]) -> Totals:
+    """One total per currency, never added across (several hosts, regions or price tables)."""
+    return Totals(estimates)
+
+
 def total(estimates: Iterable[Estimate]) -> Estimate:
+    """The sum of estimates in one currency (a Lab's runs, a sweep's). Several currencies raise, naming each
+    total: `totals()` keeps them apart."""
+    apart = Totals(estimates)
+    priced = [c for c in apart if c]
+    if len(priced) > 1:
+        raise ValueError(f"these runs are priced in {' and '.join(priced)} ({apart}); use cost.totals(...)")
     out: Estimate | None = None
-    for e in estimates:
-        out = e if out is None else out + e
+    for e in apart.values():
+        out = e if out is None else _plus(out, e)
     return out or Estimate(0.0, "", 0.0, "", 0)
+
+
+def sums(amounts: Iterable[Any], currencies: Iterable[Any]) -> dict[str, float]:
+    """Logged amounts summed per currency, never across: {"USD": 0.6, "CNY": 3.6}. A missing amount (None,
+    NaN, NA) adds nothing; an amount logged without a currency is summed under "?"."""
+    out: dict[str, float] = {}
+    for amount, currency in zip(amounts, currencies, strict=True):
+        try:
+            value = float(amount)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            key = currency if isinstance(currency, str) and currency else "?"
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def money(per_currency: Mapping[str, float]) -> str:
+    """ "0.60 USD; 3.60 CNY": each currency's total, never one sum ("0.00" for none)."""
+    return "; ".join(f"{v:.2f} {c}" for c, v in per_currency.items()) or "0.00"

@@ -228,6 +228,11 @@ class Job:
             self._cancel_hook()
 
     # -- updates (loop thread) -------------------------------------------------------------------
+    @property
+    def expected_run_s(self) -> float:
+        """Host seconds the task should run: the median of similar runs in the log, else the model's prior."""
+        return self.expected_run or self.model.expected_latency(self.request.resolution, self.request.output_seconds())
+
     def emit(self, kind: str, detail: str = "", **data: Any) -> JobEvent:
         ev = JobEvent(time.time(), kind, self.status, detail, data)
         with self._lock:

@@ -26,7 +26,7 @@ from ._records import to_record
 from ._runner import JobRunner
 from .catalog import ModelSpec
 from .cost import Budget, Estimate
-from .errors import CatalogError, WanlabError
+from .errors import WanlabError
 from .inputs import Media
 from .jobs import Job, JobEvent
 from .limits import Limits
@@ -54,7 +54,8 @@ class Lab(LabOutcomes):
 
     Runs are logged to `home/runs.sqlite` (`home` defaults to `$WANLAB_HOME` or ./wanlab-runs) and
     videos land in `home/media`; on start, unfinished runs of this host are resumed (`resume=False`
-    to skip). `budget=` refuses any run whose estimate would pass it.
+    to skip). `budget=` refuses any run whose estimate would pass it: a number is in the currency of this
+    host's prices (CNY on Beijing, USD elsewhere), `(5, "USD")` names it, a `cost.Budget` may be shared.
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class Lab(LabOutcomes):
         home: str | os.PathLike | None = None,
         media_dir: str | os.PathLike | None = None,
         log: ExperimentLog | str | os.PathLike | None = None,
-        budget: float | None = None,
+        budget: float | tuple[float, str] | Budget | None = None,
         prices: PriceTable | None = None,
         resume: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -109,6 +110,8 @@ class Lab(LabOutcomes):
         )
         self.protocol, self.region, self.time_scale = where.protocol, where.region, where.time_scale
         self.secret, self.host = where.secret, where.host
+        self.quiet = quiet
+        self._noted: set[str] = set()  # modes whose model substitution was said once (see resolve)
         self.sim = None
         self.closed_reason = ""
         self.resumed: list[Job] = []
@@ -157,7 +160,7 @@ class Lab(LabOutcomes):
         home: Any,
         media_dir: Any,
         log: Any,
-        budget: float | None,
+        budget: Budget,
         prices: PriceTable | None,
         transport: Any,
         submit_timeout: float,
@@ -171,7 +174,9 @@ class Lab(LabOutcomes):
         self.log = log if isinstance(log, ExperimentLog) else ExperimentLog(log or self.home / "runs.sqlite")
         self.store = MediaStore(media_dir if media_dir is not None else self.home / "media")
         self.prices = prices or default_prices()
-        self.budget = Budget(budget)
+        self.budget = budget.for_prices(
+            cost.currency_of(self.prices, self.protocol, self.region or None), hosts.place(self.host, self.region)
+        )
         if provider == "sim" and base_url is None:  # last: nothing above can fail and leave it running
             from .sim import SimServer
 
@@ -198,21 +203,13 @@ class Lab(LabOutcomes):
 
     # -- models ----------------------------------------------------------------------------------
     def resolve(self, req: Request) -> ModelSpec:
-        """The exact model this Lab's host runs for `req`, checked against it. Raises before any I/O."""
+        """The exact model this Lab's host runs for `req`, checked against it. Raises before any I/O. A
+        region serving another version than asked (Virginia: WAN 2.6) is said once per mode (unless quiet)."""
         if not isinstance(req, Request):
             raise TypeError(
-                f"expected a wanlab request (T2V, I2V, FLF2V, Grid9, Ref2V, Edit), got {type(req).__name__}"
+                f"expected a wanlab request (T2V, I2V, FLF2V, Grid9, Ref2V, Edit, Extend), got {type(req).__name__}"
             )
-        if req.model is not None:
-            spec = catalog.get_model(req.model, host=self.protocol)
-        else:
-            spec = catalog.default_model(self.protocol, req.mode, self.region or None)
-        if self.protocol == "dashscope" and self.region not in spec.regions:
-            note = " (Virginia serves WAN 2.6 only)" if self.region == "virginia" else ""
-            served = ", ".join(spec.regions)
-            raise CatalogError(f"{spec.id} is not served in DashScope {self.region}{note}; it is served in {served}")
-        req.validate_for(spec)
-        return spec
+        return hosts.resolve(self.protocol, self.region, req, None if self.quiet else self._noted)
 
     def models(self, mode: str | None = None) -> list[ModelSpec]:
         return catalog.models(host=self.protocol, mode=mode, region=self.region or None)
@@ -448,4 +445,5 @@ class Lab(LabOutcomes):
         where = self.provider.describe()
         if self.sim is not None:
             where = f"embedded sim, {self.protocol} protocol at {self.provider.base_url}"
-        return f"Lab({where}, key={self.secret.masked}, jobs={len(self.jobs)})"
+        budget = f", budget={self.budget!r}" if self.budget.limit is not None else ""
+        return f"Lab({where}, host={self.host}, key={self.secret.masked}, jobs={len(self.jobs)}{budget})"

@@ -1,15 +1,19 @@
 """Cost and latency figures from a log DataFrame (`lab.log.df`, `sweep.df`). Each function takes the
-frame and `ax=`, returns the Axes, labels units and names where the data came from (the host, or
-"sim"). None of them reads the log itself."""
+frame and `ax=`, returns the Axes, labels units and names where the data came from (the host and region, or
+the sim host). None of them reads the log itself. Amounts in different currencies never share an axis or a
+sum: a cost figure over runs in several currencies draws one panel per currency, side by side in the place
+of `ax` (the first panel is returned; all are in `ax.figure.axes`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _hosts as hosts
 from ._quality_plots import frontier, quality_by, ranking
+from .cost import money, sums
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
 
 RES_ORDER = ["480P", "720P", "1080P"]
 RES_COLORS = {"480P": "#1b9e77", "720P": "#d95f02", "1080P": "#7570b3"}
+COST_COLUMNS = ("cost", "est_cost")
 
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (6.0, 4.0)) -> Axes:
@@ -29,14 +34,55 @@ def _ax(ax: Axes | None, size: tuple[float, float] = (6.0, 4.0)) -> Axes:
 
 
 def source(df: pd.DataFrame) -> str:
-    """ "sim", "dashscope/singapore", … — what produced these rows."""
-    if "host" not in df or df.empty:
+    """ "sim:dashscope-beijing", "dashscope/singapore", … — what produced these rows."""
+    sent = df.dropna(subset=["host"]) if "host" in df else df.iloc[0:0]  # cells a budget never started: no host
+    if sent.empty:
         return "no data"
-    parts = []
-    for host, region in df[["host", "region"]].drop_duplicates().itertuples(index=False):
-        host = str(host)
-        parts.append(host if host == "sim" or not isinstance(region, str) or not region else f"{host}/{region}")
-    return ", ".join(sorted(set(parts)))
+    pairs = sent[["host", "region"]].drop_duplicates().itertuples(index=False)
+    return ", ".join(sorted({hosts.place(host, region) for host, region in pairs}))
+
+
+def currencies(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(currency, its rows), most rows first; [("", df)] when the frame has one currency or none (its rows
+    without a currency, unpriced or unfinished, stay in then). With several, rows without one are left out."""
+    if "currency" not in df:
+        return [("", df)]
+    cur = df["currency"].astype("string").fillna("")
+    names = [c for c in cur.value_counts().index if c]
+    if len(names) <= 1:
+        return [(names[0] if names else "", df)]
+    return [(c, df[cur == c]) for c in names]
+
+
+def _panels(ax: Axes | None, n: int, size: tuple[float, float]) -> list[Axes]:
+    """`n` Axes side by side: a new figure, or `ax`'s place in its figure split in `n`."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(size[0] * n, size[1]), layout="constrained")
+        return list(fig.subplots(1, n, squeeze=False)[0])
+    spec = ax.get_subplotspec()
+    if spec is None:
+        raise ValueError("these runs are in several currencies, one panel each: pass an ax from plt.subplots")
+    owner = ax.get_figure()
+    if owner is None:
+        raise ValueError("these runs are in several currencies, one panel each: pass an ax that is in a figure")
+    ax.remove()
+    grid = spec.subgridspec(1, n)
+    return [owner.add_subplot(grid[0, i]) for i in range(n)]
+
+
+def per_currency(
+    df: pd.DataFrame, ax: Axes | None, draw: Callable[[pd.DataFrame, Axes, str], Axes], size: tuple[float, float]
+) -> Axes:
+    """`draw(rows, ax, currency)` once per currency, in its own panel (one currency: on `ax` itself)."""
+    groups = currencies(df)
+    if len(groups) == 1:
+        return draw(groups[0][1], _ax(ax, size), groups[0][0])
+    axes = _panels(ax, len(groups), size)
+    for panel, (cur, rows) in zip(axes, groups, strict=True):
+        draw(rows, panel, cur)
+    return axes[0]
 
 
 def _done(df: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +141,12 @@ def heatmap(
     title: str | None = None,
     cmap: str = "viridis",
 ) -> Axes:
-    """`value` summarised by `stat` over resolution × duration, the numbers written in the cells."""
+    """`value` summarised by `stat` over resolution × duration, the numbers written in the cells. A cost
+    column over several currencies: one heatmap per currency."""
+    if value in COST_COLUMNS and len(currencies(df)) > 1:
+        return per_currency(
+            df, ax, lambda rows, a, cur: heatmap(rows, value, stat, a, cur, _in(title, cur), cmap), (6.0, 4.0)
+        )
     ax = _ax(ax)
     data = _done(df) if value in ("latency_s", "run_s", "queue_s", "cost") else df
     res, durs, grid = _grid(data, value, stat)
@@ -112,7 +163,7 @@ def heatmap(
     for i in range(len(res)):
         for j in range(len(durs)):
             v = grid[i, j]
-            text = "—" if not np.isfinite(v) else (f"{v:.3g}" if unit != "USD" else f"{v:.2f}")
+            text = "—" if not np.isfinite(v) else (f"{v:.2f}" if value in COST_COLUMNS else f"{v:.3g}")
             ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if v < mid else "black")
     bar = ax.figure.colorbar(im, ax=ax)
     bar.set_label(f"{value} ({unit}), {stat}")
@@ -127,24 +178,20 @@ def latency_heatmap(df: pd.DataFrame, stat: str = "median", ax: Axes | None = No
 
 
 def cost_heatmap(df: pd.DataFrame, stat: str = "median", ax: Axes | None = None, estimated: bool = False) -> Axes:
+    """Cost per run over resolution × duration, one heatmap per currency."""
     col = "est_cost" if estimated else "cost"
-    cur = _currency(df)
-    return heatmap(
-        df,
-        col,
-        stat,
-        ax=ax,
-        unit=cur,
-        cmap="magma",
-        title=f"{'estimated' if estimated else 'actual'} cost per run, {stat}\nsource: {source(df)}",
-    )
+
+    def draw(rows: pd.DataFrame, a: Axes, cur: str) -> Axes:
+        what = f"{'estimated' if estimated else 'actual'} cost per run ({cur or 'unpriced'}), {stat}"
+        return heatmap(
+            rows, col, stat, ax=a, unit=cur or "unpriced", cmap="magma", title=f"{what}\nsource: {source(rows)}"
+        )
+
+    return per_currency(df, ax, draw, (6.0, 4.0))
 
 
-def _currency(df: pd.DataFrame) -> str:
-    if "currency" not in df:
-        return ""
-    cur = sorted({str(c) for c in df["currency"].dropna().unique() if str(c)})
-    return "/".join(cur) or "unpriced"
+def _in(title: str | None, currency: str) -> str | None:
+    return None if title is None else f"{title} ({currency})"
 
 
 def latency_vs_duration(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -183,13 +230,18 @@ def queue_vs_run(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def spend_over_time(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Cumulative actual spend by the time each run ended; failed runs add nothing."""
-    ax = _ax(ax)
+    """Cumulative actual spend by the time each run ended, one line (and panel) per currency; failed runs
+    add nothing."""
+    return per_currency(df, ax, _spend, (6.0, 4.0))
+
+
+def _spend(df: pd.DataFrame, ax: Axes, cur: str) -> Axes:
     import matplotlib.dates as mdates
 
     data = df.dropna(subset=["ended"]).sort_values("ended")
     cost = data["cost"].astype("Float64").fillna(0).astype(float)
-    ax.step(data["ended"], cost.cumsum(), where="post", color="#333")
+    total = money(sums(data["cost"], data["currency"])) if "currency" in data else f"{cost.sum():.2f}"
+    ax.step(data["ended"], cost.cumsum(), where="post", color="#333", label=cur or "unpriced")
     ax.set_ylim(bottom=0)
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
@@ -197,15 +249,18 @@ def spend_over_time(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return _dress(
         ax,
         "time a run ended (UTC)",
-        f"cumulative spend ({_currency(df)})",
-        f"spend over time, total {cost.sum():.2f} {_currency(df)}\nsource: {source(df)}",
+        f"cumulative spend ({cur or 'unpriced'})",
+        f"spend over time, total {total}\nsource: {source(df)}",
         legend=None,
     )
 
 
 def estimate_vs_actual(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Estimated against actual cost per run, with the y = x line."""
-    ax = _ax(ax)
+    """Estimated against actual cost per run, with the y = x line; one panel per currency."""
+    return per_currency(df, ax, _estimate_vs_actual, (6.0, 4.0))
+
+
+def _estimate_vs_actual(df: pd.DataFrame, ax: Axes, cur: str) -> Axes:
     data = _done(df).dropna(subset=["est_cost", "cost"])
     x, y = data["est_cost"].astype(float), data["cost"].astype(float)
     for res, sub in _by_resolution(data):
@@ -216,12 +271,12 @@ def estimate_vs_actual(df: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="actual = estimate")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    cur = _currency(df)
+    cur = cur or "unpriced"
     return _dress(
         ax,
         f"estimated cost ({cur})",
         f"actual cost ({cur})",
-        f"estimate vs actual per run (n={len(data)})\nsource: {source(df)}",
+        f"estimate vs actual per run ({cur}, n={len(data)})\nsource: {source(df)}",
         legend="",
     )
 
@@ -270,6 +325,8 @@ __all__ = [
     "estimate_vs_actual",
     "seed_grid",
     "source",
+    "currencies",
+    "per_currency",
     "ranking",
     "quality_by",
     "frontier",

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _hosts as hosts
 from . import plots
+from .cost import money, sums
 from .media import MediaStore, contact_sheet
 
 if TYPE_CHECKING:
@@ -77,8 +79,10 @@ def write_report(df: pd.DataFrame, out: str | os.PathLike, store: MediaStore, ti
     ]
     if done["sharpness"].notna().any():  # measured: quality per dollar over the grid
         draws.append(("frontier_sharpness", lambda d, ax: plots.frontier(d, quality="sharpness", ax=ax)))
+    panels = len(plots.currencies(df))  # the cost figures draw one panel per currency
     for name, draw in draws:
-        fig = Figure(figsize=(6, 4), layout="constrained")
+        wide = panels if name in ("cost_heatmap", "estimate_vs_actual", "spend_over_time") else 1
+        fig = Figure(figsize=(6 * wide, 4), layout="constrained")
         FigureCanvasAgg(fig)
         draw(df, ax=fig.subplots())
         path = out / f"{name}.png"
@@ -102,6 +106,7 @@ def write_report(df: pd.DataFrame, out: str | os.PathLike, store: MediaStore, ti
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
     table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.3g}")
     source = plots.source(df)
+    spend = money(sums(df["cost"], df["currency"]))  # each currency's total: never one sum
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -113,8 +118,8 @@ table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ border: 1px so
 .note {{ background: #fff6d6; padding: 6px 10px; border-radius: 4px; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class="note">Data source: <b>{html.escape(source)}</b>.
-{_SIM_NOTE if "sim" in source else ""}</p>
+<p class="note">Data source: <b>{html.escape(source)}</b>. Spend: <b>{html.escape(spend)}</b>.
+{_SIM_NOTE if any(hosts.is_sim(h) for h in df["host"].dropna().unique()) else ""}</p>
 <h2>Videos ({len(done)} of {len(df)} runs)</h2><div class="videos">{"".join(cards)}</div>
 <h2>Contact sheet</h2>{f'<img src="{sheet.name}" style="max-width:100%">' if sheet else "<p>no finished runs</p>"}
 <h2>Cost, latency and quality</h2><div class="plots">{"".join(f'<img src="{f}">' for f in figures)}</div>

@@ -12,6 +12,7 @@ from queue import Empty, Queue
 from typing import TYPE_CHECKING, Any
 
 from . import _arguments as arguments
+from . import _recovery as recovery
 from .cost import Budget, BudgetExceeded, Estimate, total
 from .errors import ValidationError
 from .jobs import Job, JobEvent
@@ -101,6 +102,9 @@ class Sweep:
             self.requests.append(req)
         self.jobs: list[Job | None] = [None] * len(self.requests)
         self.run_ids: list[str | None] = [None] * len(self.requests)
+        self.stopped = ""  # why the last run() stopped submitting early; "" when it did not
+        self.budget: Budget | None = None  # the last run()'s guard: limit, actual spend, currency
+        self._not_started: dict[int, str] = {}  # cell index → why the last run() never sent it
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -111,19 +115,11 @@ class Sweep:
 
     # -- before spending -------------------------------------------------------------------------
     def _reusable(self) -> dict[int, str]:
-        """index → run id of a successful logged run with the same request, model and host."""
+        """index → run id of a successful logged run with the same seeded request on this host."""
         if not self.reuse:
             return {}
-        found: dict[int, str] = {}
-        for i, req in enumerate(self.requests):
-            if req.seed is None:
-                continue  # without a seed a rerun is a new sample, not the same run
-            rows = self.lab.log.rows(
-                fingerprint=req.fingerprint(), status="SUCCEEDED", protocol=self.lab.protocol, host=self.lab.host
-            )
-            if rows:
-                found[i] = rows[-1]["run_id"]
-        return found
+        twins = {i: recovery.finished_twin(self.lab, req) for i, req in enumerate(self.requests)}
+        return {i: run_id for i, run_id in twins.items() if run_id is not None}
 
     def estimate(self) -> Estimate:
         """What the runs still to do would cost (reused runs are free)."""
@@ -142,9 +138,18 @@ class Sweep:
         on_progress: Callable[[SweepProgress], Any] | None = None,
     ) -> Sweep:
         """Submit the grid and wait for it. At most `max_concurrency` of this sweep's jobs are in flight
-        (the Lab's host limits still apply); with `budget`, nothing starts that the estimate says would
-        pass it, and submitting stops once actual spend reaches it. An interrupt stops submitting; jobs
-        already sent are cancelled on the host where it can; those it would not cancel are still downloaded.
+        (the Lab's host limits still apply).
+
+        `budget` (in the currency of the Lab's prices) is a limit, not an expectation that the grid fits:
+        cells start in grid order while the estimate says they fit; one that would pass the budget waits
+        while runs are in flight (they may cost less than estimated) and cheaper cells go first; once nothing
+        is in flight and no cell left fits, submitting stops. Then `sweep.stopped` says so, `sweep.df`'s
+        `not_started` column gives each unsent cell's reason (the budget's refusal: spend, estimate,
+        currency), and `sweep.budget` is the guard (`limit`, actual `spent`, `currency`). Spend never passes
+        the budget by the estimates; the Lab's own budget applies too.
+
+        An interrupt stops submitting; jobs already sent are cancelled on the host where it can; those it
+        would not cancel are still downloaded. `timeout` raises TimeoutError (the runs stay in the log).
 
         `on_progress(p)` receives a `SweepProgress` on this thread: at the start, after every event (at
         least once a second) and once at the end (`p.final`). Without it, `progress=True` shows a bar in a
@@ -157,7 +162,8 @@ class Sweep:
             self.run_ids[i] = run_id
         queue = [i for i in range(len(self)) if i not in reused]
         limit = max_concurrency or self.lab.client.limits.concurrent_jobs
-        guard = Budget(budget)
+        guard = self.budget = Budget(budget, self.lab.budget.currency)  # the Lab's prices' currency, if one
+        self.stopped, self._not_started = "", {}
         hook = _progress_hook(progress, on_progress)
         t0 = time.monotonic()
 
@@ -169,6 +175,9 @@ class Sweep:
         events: Queue[tuple[str, int]] = Queue()
         on_host: set[int] = set()  # submitted, not yet DOWNLOADING: what max_concurrency counts
         unfinished: set[int] = set()
+        # cell → the budget's refusal; not asked again until a run settles (only a settled cost frees room)
+        refused: dict[int, str] = {}
+        by_budget = False
         deadline = None if timeout is None else time.monotonic() + timeout
         stopped = ""
 
@@ -184,36 +193,42 @@ class Sweep:
 
         try:
             while queue or unfinished:
-                while queue and len(on_host) < limit and not stopped:
-                    i = queue[0]
+                for i in list(queue):
+                    if len(on_host) >= limit:
+                        break
+                    if i in refused:
+                        continue
                     try:
                         job = self.lab.submit(
                             self.requests[i], study=self.study, budget=guard, tags={"sweep_cell": self.cells[i]}
                         )
                     except BudgetExceeded as exc:
-                        if not unfinished:  # nothing left to free up room: the budget is spent
-                            stopped = str(exc)
-                        break  # else wait: actual costs may come in under the estimates
-                    queue.pop(0)
+                        refused[i] = str(exc)
+                        continue
+                    queue.remove(i)
                     self.jobs[i], self.run_ids[i] = job, job.id
                     on_host.add(i)
                     unfinished.add(i)
                     job.observe(watch(i))
                     job.add_done_callback(finished(i))
-                if stopped and not unfinished:
+                if queue and not unfinished:  # every cell left was refused, and nothing can free up room
+                    stopped = f"the budget stopped {len(queue)} of {len(self)} cells: {refused[queue[0]]}"
+                    by_budget = True
                     break
                 try:
                     kind, i = events.get(timeout=1.0)
                     on_host.discard(i)  # a downloading job no longer holds a host slot
                     if kind == "done":
                         unfinished.discard(i)
+                        refused.clear()
                 except Empty:
                     pass
                 report()
                 if deadline is not None and time.monotonic() > deadline:
+                    stopped = f"timeout: not done after {timeout} s"
                     raise TimeoutError(
                         f"sweep {self.study} not done after {timeout} s; {len(unfinished)} jobs "
-                        f"still running (they stay in the log)"
+                        f"still running (they stay in the log), {len(queue)} not started"
                     )
         except KeyboardInterrupt:
             # the stop button stops paying: cancel what the host can still cancel; the rest is downloaded
@@ -223,14 +238,19 @@ class Sweep:
                     sent.cancel()
             raise
         finally:
+            self.stopped = stopped
+            why = stopped or "not sent: run() ended on an error"
+            self._not_started = {i: refused[i] if by_budget else why for i in queue}
             report(stopped, final=True)
-        self.stopped = stopped
         return self
 
     # -- results ---------------------------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
-        """One row per cell: the axis values, then the run's log columns."""
+        """One row per cell: the axis values (`cell_…`), the run's log columns, `reused` (True for a run
+        taken from the log), and `not_started`: why the last `run()` sent no run for the cell (the budget's
+        refusal, an interrupt, a timeout), NA where a run was sent or reused. A cell not started has NA
+        log columns (`status` included)."""
         import pandas as pd
 
         ids = [r for r in self.run_ids if r]
@@ -244,6 +264,7 @@ class Sweep:
         cells["run_id"] = cells["run_id"].astype("string")
         out = cells.merge(runs, on="run_id", how="left")
         out["reused"] = [rid is not None and (job is None) for rid, job in zip(self.run_ids, self.jobs, strict=True)]
+        out["not_started"] = pd.array([self._not_started.get(i) for i in range(len(self))], dtype="string")
         return out
 
     def show(self, by: str | None = None, **kwargs: Any) -> Any:
@@ -251,14 +272,35 @@ class Sweep:
 
         return show(self.df, by=by, **kwargs)
 
+    @property
+    def summary(self) -> str:
+        """One line on the last `run()`: runs by status, cells not started, spend against the budget (actual,
+        this call's runs only: reused ones cost nothing now) and why submitting stopped."""
+        return self._summary(self.df)
+
+    def _summary(self, df: pd.DataFrame) -> str:
+        counts = df["status"].dropna().value_counts().to_dict()
+        parts = [f"{n} {status}" for status, n in counts.items() if n]
+        if self._not_started:
+            parts.append(f"{len(self._not_started)} not started")
+        text = f"{len(self)} cells: " + (", ".join(parts) or "none run yet")
+        guard = self.budget
+        if guard is not None:
+            unit = f" {guard.currency}" if guard.currency else ""
+            text += f"; spent {guard.spent:.2f}{unit}"
+            if guard.limit is not None:
+                text += f" of a {guard.limit:.2f}{unit} budget"
+        return text + (f" — stopped: {self.stopped}" if self.stopped else "")
+
     def _repr_html_(self) -> str:
         import html
 
         df = self.df
-        counts = df["status"].value_counts(dropna=False).to_dict() if len(df) else {}
-        summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
         cols = [c for c in df.columns if c.startswith("cell_")] + ["status", "latency_s", "cost", "currency"]
+        if self._not_started:
+            cols.append("not_started")
         from ._views import sweep_html
 
         table = df[cols].to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}")
-        return f"<div><b>{html.escape(repr(self))}</b><br>{html.escape(summary)}{table}</div>" + sweep_html(self)
+        head = f"<b>{html.escape(repr(self))}</b><br>{html.escape(self._summary(df))}"
+        return f"<div>{head}{table}</div>" + sweep_html(self)

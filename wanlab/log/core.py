@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._hosts import labels
 from ..jobs import Job, JobEvent
 from ..providers.base import billed_seconds
 from . import export, judgments
@@ -158,14 +159,15 @@ class ExperimentLog:
         if not attach:
             self.insert(row)
             return None
-        keys = ("fingerprint", "model", "host", "protocol", "region", "base_url")
-        same = " AND ".join(f"{k} IS ?" for k in keys)
+        keys = ("fingerprint", "model", "protocol", "region", "base_url")
+        hosts = labels(job.host)  # a sim host's rows from before per-host labels say just "sim"
+        same = " AND ".join(f"{k} IS ?" for k in keys) + f" AND host IN ({', '.join('?' * len(hosts))})"
         values = {**row, "updated": time.time()}
         run_id = values.pop("run_id")
         with self._db.immediate() as conn:
             found = conn.execute(
                 f"{SELECT} WHERE {same} AND {NOT_TERMINAL} ORDER BY created DESC LIMIT 1",
-                [row.get(k) for k in keys] + list(TERMINAL),
+                [row.get(k) for k in keys] + hosts + list(TERMINAL),
             ).fetchone()
             if found is None:
                 conn.execute(*_insert(run_id, values))

@@ -79,6 +79,7 @@ class WaveSpeed:
             "audio_url": "audio",
             "driving_audio": "audio",
             "video": "video",
+            "first_clip": "video",  # alibaba/wan-2.7/video-extend takes the clip as `video`
         }
         for role, url in pairs:
             if role in field:

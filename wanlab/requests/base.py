@@ -22,7 +22,7 @@ NEGATIVE_MAX = 500
 
 @dataclass(frozen=True)
 class Request:
-    """Fields every mode shares. Use a subclass: T2V, I2V, FLF2V, Grid9, Ref2V, Edit.
+    """Fields every mode shares. Use a subclass: T2V, I2V, FLF2V, Grid9, Ref2V, Edit, Extend.
 
     Numbers may be numpy scalars (`seed=np.int64(3)`); they are stored as Python ints.
 

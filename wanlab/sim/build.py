@@ -142,9 +142,11 @@ def build_task(
         images = [b for b in images if not is_video(b)]
         videos = videos + moved
 
-    input_video_s = 0.0
     infos = [video_info(v) if is_video(v) else None for v in videos]
     input_video_s = round(sum(i["duration"] for i in infos if i), 2)
+    if parsed.mode == "extend" and infos and infos[0] and not 1.95 <= infos[0]["duration"] <= 10.05:
+        # the clip to extend is 2–10 s [doc]; the host reads it after accepting the task
+        fail = fail or ("InvalidParameter", f"The first clip is {infos[0]['duration']:.1f} s; it must be 2–10 s.")
 
     duration = parsed.duration
     if parsed.edit_whole or duration is None and parsed.mode == "edit":

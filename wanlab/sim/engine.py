@@ -269,13 +269,20 @@ class Engine:
         return median * math.exp(self.settings.latency_sigma * rng.gauss(0.0, 1.0))
 
     def draw(self, model: ModelSpec, resolution: str, duration: float) -> tuple[float, float, int]:
-        """(queue seconds, run seconds, a seed) in host seconds, deterministic in the sim seed and the
-        number of tasks drawn so far."""
+        """(queue seconds, run seconds, a seed) in host seconds at the reference profile, deterministic in
+        the sim seed and the number of tasks drawn so far; `start` shapes them by the task's host."""
         rng = self._rng()
         queue = self._lognormal(rng, self.settings.queue_base_s) if self.settings.queue_base_s > 0 else 0.0
         run = self._lognormal(rng, model.expected_latency(resolution, duration))
         seed = rng.randrange(0, 2**31 - 1)
         return queue, run, seed
+
+    def shape(self, task: Task) -> None:
+        """The task's host's latency profile (settings.latency_profiles) on its draws: a factor on the
+        queue and one on the run, so the draws stay deterministic and keep their log-normal spread."""
+        queue_factor, run_factor = self.settings.profile(task.host, task.region)
+        task.queue_s *= queue_factor
+        task.run_s *= run_factor
 
     # ---- lifecycle --------------------------------------------------------------------------------
     def slots(self, host: str, key_fp: str) -> KeySlots:
@@ -287,6 +294,7 @@ class Engine:
 
     def start(self, task: Task) -> None:
         """Register a created task and start its life on the running loop."""
+        self.shape(task)
         self.tasks[task.id] = task
         self.submits += 1
         self.submits_by_host[task.host] = self.submits_by_host.get(task.host, 0) + 1

@@ -361,6 +361,14 @@ def parse_request(spec: ModelSpec, body: dict) -> Parsed:
         parsed.aspect_from = "video0" if ratio is None else None
         parsed.edit_whole = duration in (None, 0)
         has_video = True
+    elif path == "video-extend":
+        # `duration` is the total length, clip included; the output follows the clip's aspect
+        video = _url(body.get("video"), "video")
+        if not video:
+            need("video")
+        if not prompt:
+            need("prompt")
+        parsed.mode, parsed.videos, parsed.aspect_from, parsed.ratio = "extend", [video], "video0", None
     return settle_duration(
         parsed,
         has_video,

@@ -40,13 +40,18 @@ def random_seed() -> int:
 
 
 def expected_latency(lab: Lab, job: Job) -> tuple[float, str]:
-    """(seconds, where from): the median latency of this log's finished runs with the same model,
-    resolution and duration; else the model's prior scaled by the Lab's time scale."""
+    """(seconds, where from): the median latency of this log's finished runs on the same host with the same
+    model, resolution and duration; else the model's prior scaled by the Lab's time scale."""
     r = job.request
     try:
         seen = sorted(
             lab.log.similar(
-                "latency_s", model=job.model.id, resolution=r.resolution, duration=r.duration, exclude=job.id
+                "latency_s",
+                model=job.model.id,
+                resolution=r.resolution,
+                duration=r.duration,
+                host=job.host,
+                exclude=job.id,
             )
         )
         if seen:

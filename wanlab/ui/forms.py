@@ -1,4 +1,4 @@
-"""The generation form: one mode selector for all six WAN modes, showing only the inputs a mode needs.
+"""The generation form: one mode selector for all seven WAN modes, showing only the inputs a mode needs.
 
 A thin shell: `form.request()` builds the same request object a user would write (`wanlab.T2V(...)`)
 and checks it with `lab.resolve`; Generate is `lab.submit(form.request())`; the cost line is
@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from ..jobs import Job
     from ..lab import Lab
 
-MODE_LABELS = {"t2v": "T2V", "i2v": "I2V", "flf2v": "FLF2V", "grid9": "Grid9", "ref2v": "Ref2V", "edit": "Edit"}
+MODE_LABELS = {
+    "t2v": "T2V",
+    "i2v": "I2V",
+    "flf2v": "FLF2V",
+    "grid9": "Grid9",
+    "ref2v": "Ref2V",
+    "edit": "Edit",
+    "extend": "Extend",
+}
 # Which inputs each mode shows, in order.
 MODE_FIELDS: dict[str, tuple[str, ...]] = {
     "t2v": ("prompt", "negative", "ratio"),
@@ -35,7 +43,9 @@ MODE_FIELDS: dict[str, tuple[str, ...]] = {
     "grid9": ("tiles", "prompt", "negative", "ratio"),
     "ref2v": ("ref_videos", "ref_images", "prompt", "negative", "ratio"),
     "edit": ("video", "edit_images", "prompt"),
+    "extend": ("clip", "end_frame", "prompt", "negative"),
 }
+PROMPT_HINTS = {"edit": ("Instruction", "the edit to make"), "extend": ("Prompt", "what happens after the clip")}
 THUMB = 72
 WIDE = widgets.Layout(width="95%")
 
@@ -188,6 +198,8 @@ class GenerateForm(widgets.VBox):
             "ref_images": MediaInput("Reference images", "image", multiple=True, on_change=change),
             "video": MediaInput("Video to edit", "video", on_change=change),
             "edit_images": MediaInput("Reference images (0–3)", "image", multiple=True, on_change=change),
+            "clip": MediaInput("Clip to extend (2–10 s)", "video", on_change=change),
+            "end_frame": MediaInput("Last frame (optional)", "image", on_change=change),
         }
         self.ratio = widgets.Dropdown(options=list(RATIOS), value=ratio, description="Ratio")
         self.model = widgets.Dropdown(description="Model", layout=widgets.Layout(width="60%"))
@@ -252,8 +264,9 @@ class GenerateForm(widgets.VBox):
     ) -> None:
         mode = self.mode.value
         self.fields.children = [self._rows[name] for name in MODE_FIELDS[mode]]
-        self.prompt.description = "Instruction" if mode == "edit" else "Prompt"
-        self.prompt.placeholder = "the edit to make" if mode == "edit" else "what to show"
+        self.prompt.description, self.prompt.placeholder = PROMPT_HINTS.get(mode, ("Prompt", "what to show"))
+        # extend's duration is the whole output, the clip included
+        self.duration.description = "Total (s)" if mode == "extend" else "Duration (s)"
         if duration is None and mode == "edit":
             duration = 0  # switching to Edit: keep the input video's length
         models = self.lab.models(mode)
@@ -328,6 +341,8 @@ class GenerateForm(widgets.VBox):
             kw.update(videos=ins["ref_videos"].values, images=ins["ref_images"].values)
         elif mode == "edit":
             kw.update(video=ins["video"].one(), images=ins["edit_images"].values)
+        elif mode == "extend":
+            kw.update(video=ins["clip"].one(), last=ins["end_frame"].one())
         req = REQUEST_TYPES[mode](**kw)
         self.lab.resolve(req)
         return req
@@ -402,6 +417,7 @@ class GenerateForm(widgets.VBox):
             "grid9": {"tiles": list(getattr(r, "images", ()) or ()) or getattr(r, "grid", None)},
             "ref2v": {"ref_videos": list(getattr(r, "videos", ())), "ref_images": list(getattr(r, "images", ()))},
             "edit": {"video": getattr(r, "video", None), "edit_images": list(getattr(r, "images", ()))},
+            "extend": {"clip": getattr(r, "video", None), "end_frame": getattr(r, "last", None)},
         }
         for name, value in by_mode.get(mode, {}).items():
             self.inputs[name].set(value)

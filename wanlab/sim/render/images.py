@@ -38,8 +38,12 @@ def image_canvas(
         cropped = cover_crop(img, cw, ch)
         return Canvas(rgb_to_yuv(np.asarray(cropped.convert("RGB")), cw, ch))
     arr = np.asarray(cover_crop(img, width, height).convert("RGB"))
-    left, top = round(anchor[0] * (cw - width)), round(anchor[1] * (ch - height))
-    pads = ((top, ch - height - top), (left, cw - width - left), (0, 0))
+    sh, sw = arr.shape[:2]
+    # The margin in the picture's own pixels (it is scaled to the canvas in one pass below), so that the
+    # picture lands on exactly the output-sized window at `anchor` whatever its resolution.
+    mx, my = round((cw - width) * sw / width), round((ch - height) * sh / height)
+    left, top = round(anchor[0] * mx), round(anchor[1] * my)
+    pads = ((top, my - top), (left, mx - left), (0, 0))
     return Canvas(rgb_to_yuv(np.pad(arr, pads, mode="reflect"), cw, ch))
 
 

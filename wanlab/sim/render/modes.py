@@ -1,6 +1,7 @@
 """How each mode uses its inputs: t2v (seeded background), i2v (a pan that starts on the first frame), flf2v
 (first -> last cross-fade), grid9 (nine shots of one grid picture), ref2v (each reference in turn),
-edit (the input video with the instruction's effects) and extend (the clip, then a continuation).
+edit (the input video with the instruction's effects) and extend (the clip, then a continuation from its
+last frame).
 
 Each mode is a generator: for every output frame it fills `tgt.planes` (the encoder
 frame being built, swapped by the producer before each step) and yields a caption."""
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from PIL import Image
 
 from .background import Background
 from .images import cover_crop, image_canvas, load_image, placeholder_image
-from .planes import Canvas, Planes, copy_planes, even, rgb_to_yuv, smooth
+from .planes import Canvas, Planes, copy_planes, even, planes_rgb, rgb_to_yuv, smooth
 from .spec import RenderSpec, seed_int
 from .text import clean_text
 from .video import VideoSource
@@ -280,19 +282,28 @@ def _mode_extend(spec: RenderSpec, n: int, tgt: Target) -> Frames:
             yield "input clip (placeholder)"
     if clip_n >= n:
         return
-    bg = Background(spec.seed, w, h, spec.prompt)
-    fade = min(spec.fps // 2, n - clip_n)
-    last16 = [p.astype(np.int16) for p in last]
+    # The continuation starts on the clip's last frame, as an i2v video starts on its image, and moves on
+    # to the prompt's picture — or, given a last frame, onto that frame, as flf2v ends on its last.
+    start, end = _kenburns_path(spec.seed, "extend")
+    seam = image_canvas(Image.fromarray(planes_rgb(last)), w, h, 1.15, anchor=start)
+    goal: Canvas | None = None
+    if spec.images:
+        goal = image_canvas(load_image(spec.images[0], w, h, "last frame")[0], w, h, 1.15, anchor=end)
+    bg = Background(spec.seed, w, h, spec.prompt) if goal is None else None
+    caption = "extension" if goal is None else "extension -> last frame"
+    span = max(1, n - clip_n - 1)
     for i in range(clip_n, n):
-        bg.draw(tgt.planes, i / spec.fps)
-        k = i - clip_n
-        if k < fade:
-            # Short cross-fade so the continuation visibly grows out of the clip.
-            wgt = int(round(128 * (k + 1) / (fade + 1)))
-            for out, lp in zip(tgt.planes, last16, strict=True):
-                mix = (lp * (128 - wgt) + out.astype(np.int16) * wgt) >> 7
-                np.copyto(out, mix, casting="unsafe")
-        yield "extension"
+        t = (i - clip_n) / span
+        if bg is not None:
+            bg.draw(tgt.planes, i / spec.fps)
+        else:
+            assert goal is not None
+            copy_planes(tgt.planes, goal.pan(t, start, end, w, h))
+        wgt = int(round(128 * smooth((t - 0.15) / 0.7)))  # the seam held briefly, the goal reached at the end
+        for out, sp in zip(tgt.planes, seam.pan(t, start, end, w, h), strict=True):
+            mix = (sp.astype(np.int16) * (128 - wgt) + out.astype(np.int16) * wgt) >> 7
+            np.copyto(out, mix, casting="unsafe")
+        yield caption
 
 
 MODE_FUNCS = {

@@ -37,6 +37,14 @@ def copy_planes(dst: Planes, src: Planes) -> None:
         np.copyto(d, s)
 
 
+def planes_rgb(planes: Planes) -> np.ndarray:
+    """The RGB picture of yuv420p planes, at their size (the inverse of rgb_to_yuv)."""
+    h, w = planes[0].shape
+    frame = av.VideoFrame(w, h, "yuv420p")
+    copy_planes(frame_planes(frame), planes)
+    return frame.to_ndarray(format="rgb24")
+
+
 def rgb_to_yuv(rgb: np.ndarray, width: int, height: int, reformatter: VideoReformatter | None = None) -> Planes:
     """Scale an RGB array to (width, height) and convert to yuv420p in one swscale pass."""
     src = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")

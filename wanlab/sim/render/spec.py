@@ -28,7 +28,7 @@ class RenderSpec:
     fps: int = 30
     model: str = ""
     # encoded image files (PNG/JPEG/WEBP/BMP) in order: i2v [first]; flf2v [first, last];
-    # grid9 [one grid picture]; ref2v reference images; edit reference images
+    # grid9 [one grid picture]; ref2v reference images; edit reference images; extend [last frame]
     images: tuple[bytes, ...] = ()
     # encoded video files (MP4) in order: ref2v reference videos; edit [the input video];
     # extend [first clip]
