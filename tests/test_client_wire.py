@@ -286,6 +286,10 @@ def test_poll_prior_follows_the_logs_history(make_lab):
     nxt = lab.submit(REQ.replace(seed=9))
     # the median run time of the three similar runs, in host seconds (the Lab's time scale undone)
     assert nxt.expected_run == pytest.approx(runs[1] / lab.time_scale, rel=0.05)
-    other = lab.submit(REQ.replace(duration=3, seed=9))
-    assert other.expected_run is None             # no history yet for 3 s: the catalog's prior is used
+    near = lab.submit(REQ.replace(duration=3, seed=9))   # in the duration band: scaled by the catalog's model
+    spec = near.model
+    ratio = spec.expected_latency(REQ.resolution, 3) / spec.expected_latency(REQ.resolution, REQ.duration)
+    assert near.expected_run == pytest.approx(runs[1] / lab.time_scale * ratio, rel=0.05)
+    other = lab.submit(REQ.replace(duration=10, seed=9))
+    assert other.expected_run is None             # no history in 7–14 s: the catalog's prior is used
     lab.wait(timeout=60)

@@ -34,7 +34,7 @@ from .jobs import Job, JobEvent
 from .lab import Lab
 from .limits import Limits
 from .log import ExperimentLog, LogError
-from .polling import EtaPoll, FixedInterval, HostCadence
+from .polling import EtaPoll, FixedInterval, HostCadence, LearnedPoll
 from .prices import PriceTable
 from .providers.base import Status
 from .requests import FLF2V, I2V, T2V, Edit, Extend, Grid9, Ref2V, Request
@@ -96,6 +96,7 @@ __all__ = [
     "JobEvent",
     "JobFailed",
     "Lab",
+    "LearnedPoll",
     "Limits",
     "LogError",
     "LostContact",

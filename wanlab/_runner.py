@@ -34,7 +34,7 @@ from .errors import ApiError, LostContact, WanlabError
 from .jobs import Job, Status
 from .limits import Limits
 from .media import MediaStore
-from .polling import HostCadence, PollPolicy, PollState
+from .polling import LearnedPoll, PollPolicy, PollState, describe
 from .providers.base import HttpRequest, HttpResponse, Provider, TaskSnapshot
 from .retry import Outcome, RetryPolicy, parse_retry_after, retrying
 from .secret import Secret
@@ -68,7 +68,7 @@ class JobRunner:
         self.secret = secret
         self.limits = limits or Limits.for_host(provider.name)
         self.retry = retry or RetryPolicy(time_scale=time_scale)
-        self.poll_policy = poll or HostCadence()
+        self.poll_policy = poll or LearnedPoll()
         self.time_scale = time_scale
         self.store = store or MediaStore("wanlab-runs/media")
         self.submit_timeout = submit_timeout
@@ -356,6 +356,8 @@ class JobRunner:
         last_poll = t0
         run_start = lifecycle.run_start(job, snap, None, t0)
         cancel_tries = 0
+        history = tuple(job.run_history)
+        said = False
         while not snap.status.terminal:
             now = time.monotonic()
             delay: float | None = None
@@ -371,7 +373,11 @@ class JobRunner:
                     since_running=None if run_start is None else (now - run_start) / self.time_scale,
                     status=snap.status,
                     expected_run=expected,
+                    history=history,
                 )
+                if not said:  # which policy polls this job, and why: once, in the job's events
+                    said = True
+                    job.emit("poll_policy", describe(self.poll_policy, state))
                 delay = max(0.0, self.poll_policy.next_delay(state)) * self.time_scale
             await self._nap(job, delay)
             resp = await self.call(self.provider.query(job.task_id), job)

@@ -127,6 +127,7 @@ class Job:
         self.detached = False  # ended without the host's word: the row stays unfinished for resume
         self.protocol = ""
         self.expected_run: float | None = None  # host seconds, from the log's history of similar runs
+        self.run_history: tuple[float, ...] = ()  # run seconds of similar runs (host), for the poll policy
         self.est_cost: float | None = None
         self.cost: float | None = None
         self.cost_basis = ""  # how `cost` was arrived at (the host's billed seconds, the estimate, …)

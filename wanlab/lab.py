@@ -19,7 +19,7 @@ from . import _arguments as arguments
 from . import _checks as checks
 from . import _hosts as hosts
 from . import _recovery as recovery
-from . import catalog, cost
+from . import catalog, cost, polling
 from ._loop import LoopThread, interrupt_cancels
 from ._outcomes import LabOutcomes, Measurer
 from ._records import to_record
@@ -301,15 +301,17 @@ class Lab(LabOutcomes):
         return job
 
     def _start(self, job: Job, phase: str) -> Job:
-        runs = self.log.similar(
-            "run_s",
+        # what the default poll policy learns from: this host's similar runs, scaled to this job's duration
+        req = job.request
+        runs = self.log.run_history(
             model=job.model.id,
-            resolution=job.request.resolution,
-            duration=job.request.duration,
+            resolution=req.resolution,
+            durations=polling.duration_band(req.duration),
             host=self.host,
+            region=self.region,
         )
-        # the median of a few similar runs: the poll policy's prior follows the host, not the catalog's guess
-        job.expected_run = statistics.median(runs) / self.time_scale if len(runs) >= 3 else None
+        job.run_history = polling.scaled_history(job.model, req.resolution, req.output_seconds(), runs, self.time_scale)
+        job.expected_run = statistics.median(job.run_history) if len(job.run_history) >= 3 else None
         job.observe(self._settle)  # cost first, so the log's terminal write includes it
         job.observe(self.log.observe_loudly)
         job.observe(self.measurer.after)  # after the row says SUCCEEDED

@@ -81,11 +81,13 @@ class ExperimentLog:
 
     def close(self) -> None:
         """Checkpoint the WAL into the file, so `runs.sqlite` alone is the whole log (a copy, a backup), and
-        let go of every lease held here: another process may take those rows at once."""
+        let go of every lease held here: another process may take those rows at once. The DataFrame snapshot
+        is brought up to date first (`frame.FrameCache.keep_current`)."""
         if self._db.closed:
             return
         self._db.closed = True
         self.leases.stop()
+        self._frames.keep_current()
         self._db.close(self.leases.let_go)  # reads reopen it (`lab.log.df` after `lab.close()`); writes refuse
 
     def checkpoint(self, every_s: float = 30.0) -> None:
@@ -401,6 +403,19 @@ class ExperimentLog:
             sql += " AND run_id != ?"
             params.append(exclude)
         return [float(r[0]) for r in self._db.query(sql + f" ORDER BY created DESC LIMIT {int(limit)}", params)]
+
+    def run_history(
+        self, *, model: str, resolution: str, durations: tuple[int, int], host: str, region: str, limit: int = 30
+    ) -> list[tuple[float, int]]:
+        """(run_s, duration) of the latest successful runs of `model` at `resolution` on this host and region
+        with a duration in [lo, hi]: what the default poll policy learns from (one indexed query per job)."""
+        rows = self._db.query(
+            "SELECT run_s, duration FROM runs WHERE status = 'SUCCEEDED' AND run_s > 0 AND model = ? "
+            "AND resolution = ? AND duration BETWEEN ? AND ? AND host = ? AND COALESCE(region, '') = ? "
+            f"ORDER BY created DESC LIMIT {int(limit)}",
+            [model, resolution, durations[0], durations[1], host, region or ""],
+        )
+        return [(float(r[0]), int(r[1])) for r in rows]
 
     def known_task_ids(self) -> set[str]:
         return {r[0] for r in self._db.query("SELECT task_id FROM runs WHERE task_id IS NOT NULL")}

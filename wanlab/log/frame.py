@@ -1,10 +1,13 @@
 """The whole log as a typed DataFrame, fast: a typed Arrow snapshot (`runs.sqlite.df.arrow`, in memory
 after the first load) plus the rows changed since, found by a change counter (`seq`) that every write
-bumps inside its transaction — so it is exact across processes."""
+bumps inside its transaction — so it is exact across processes. A log closed in a process that works with
+DataFrames leaves its snapshot current, so the next kernel's first `log.df` reads Arrow, not 100k rows of
+Python objects from SQLite (bench/bench_log.py measures both)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from typing import TYPE_CHECKING
 
@@ -20,8 +23,24 @@ class FrameCache:
         self.db = db
         self.path = db.path.with_name(db.path.name + ".df.arrow")
         self._mem: tuple[int, pd.DataFrame] | None = None  # (seq high-water mark, frame)
+        self._disk_hw: int | None = None  # the high-water mark of the snapshot file as this process last saw it
 
-    def frame(self) -> pd.DataFrame:
+    def keep_current(self, small: int = 20_000) -> None:
+        """At close: bring the snapshot file up to date, when this process already has pandas (a notebook: a
+        CLI or a script without pandas pays nothing) and the update is cheap — a snapshot or a frame to
+        build on, or a log small enough to read whole. Never raises: a cache must not fail a close."""
+        if "pandas" not in sys.modules:
+            return
+        try:
+            if self._mem is None:
+                self._mem = self._read()
+                if self._mem is None and self.db.query("SELECT COUNT(*) FROM runs")[0][0] > small:
+                    return
+            self.frame(persist=True)
+        except Exception:
+            pass
+
+    def frame(self, persist: bool = False) -> pd.DataFrame:
         import pandas as pd
 
         base = self._mem if self._mem is not None else self._read()
@@ -57,7 +76,7 @@ class FrameCache:
             hw = None
         if hw is not None:
             self._mem = (hw, out)
-            if base is None or len(delta) > max(1000, count // 50):
+            if base is None or len(delta) > max(1000, count // 50) or (persist and hw != self._disk_hw):
                 self._write(hw, out)
         return out.copy(deep=False)
 
@@ -72,7 +91,9 @@ class FrameCache:
                 or meta.get(b"wanlab.schema", b"").decode() != SCHEMA_ID
             ):
                 return None
-            return int(meta[b"wanlab.hw"]), table.to_pandas()
+            hw = int(meta[b"wanlab.hw"])
+            self._disk_hw = hw
+            return hw, table.to_pandas()
         except Exception:  # absent, partial, pyarrow missing: load from SQLite
             return None
 
@@ -93,5 +114,6 @@ class FrameCache:
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")
             feather.write_feather(table.replace_schema_metadata(meta), tmp, compression="uncompressed")
             os.replace(tmp, self.path)
+            self._disk_hw = hw
         except Exception:
             pass  # a cache is an optimisation: never fail a read over it
