@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wanlab import T2V, Lab, Status
+from wanlab import T2V, FixedInterval, Lab, Limits, Status
 from wanlab.errors import JobCanceled
 from wanlab.sim import SimServer
 
@@ -170,3 +170,19 @@ def test_interrupting_a_sweep_cancels_its_unfinished_runs(queued_sim, tmp_path):
         sent = [j for j in sweep.jobs if j is not None]
         assert len(sent) == 5 and all(j.status is Status.CANCELED for j in sent)
         assert queued_sim.stats()["tasks"]["CANCELED"] == 5 and queued_sim.stats()["submits"] == 5
+
+
+def test_closing_a_lab_detaches_polling_jobs_without_crashing_them(queued_sim, tmp_path, caplog):
+    """Closing is not a stop button: tasks stay on the host, rows stay resumable, and no job is failed or
+    logged as a crash by a client closed under it."""
+    # 20 jobs polling all the time, unpaced: a close always meets polls in flight
+    lab = _lab(queued_sim, tmp_path, poll=FixedInterval(0.01),
+               limits=Limits(submits_per_s=1000, queries_per_s=100_000, concurrent_jobs=50))
+    jobs = [lab.submit(T2V("a kite", duration=2, seed=s)) for s in range(20)]
+    _wait_for(lambda: all(j.task_id and j.polls >= 1 for j in jobs), "every job polled once")
+    with caplog.at_level("ERROR", logger="wanlab"):
+        lab.close()
+    assert not [r for r in caplog.records if "crashed" in r.getMessage()]
+    assert all(j.status is Status.PENDING and j.detached for j in jobs), [j.status for j in jobs]
+    statuses = {queued_sim.app.engine.tasks[j.task_id].status for j in jobs}
+    assert statuses == {"PENDING"}                       # nothing cancelled on the host

@@ -5,8 +5,8 @@ not have a task on the host."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
+from ._hosttime import host_clock
 from .errors import JobFailed, UnconfirmedSubmit, WanlabError
 from .jobs import Job, Status
 from .providers.base import TaskSnapshot
@@ -65,16 +65,6 @@ def no_task(exc: WanlabError) -> WanlabError:
     """Marks an error as the host's proof that the submit created no task: the job may end FAILED."""
     exc.no_task = True  # type: ignore[attr-defined]
     return exc
-
-
-def host_clock(value: str | None) -> float | None:
-    """A DashScope time ("2026-04-02 14:13:41.783", zone unstated) as seconds on a naive UTC reading."""
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:23], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 def run_start(

@@ -96,7 +96,15 @@ class JobRunner:
     def known_task_ids(self) -> set[str]:
         return self._seen | self._known_task_ids()
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Cancel the jobs' tasks (each detaches: its row stays for the next Lab), give a submit in flight up
+        to `grace` seconds to be answered, then close the HTTP client: closed first, the client would fail the
+        jobs still polling as crashes."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
         await self.http.aclose()
 
     # -- one idempotent call ---------------------------------------------------------------------

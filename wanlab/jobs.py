@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._hosttime import host_clock
 from .catalog import ModelSpec
 from .errors import JobCanceled, JobFailed, WanlabError
 from .requests import Request
@@ -155,13 +156,24 @@ class Job:
 
     @property
     def queue_time(self) -> float | None:
+        """Seconds queued on the host: its own submit → scheduled times where it reports them (a difference
+        needs no time zone), else the client's view (accepted → first seen RUNNING)."""
+        host = self._host_span("submit_time", "scheduled_time")
         s, r = self.timings["submitted"], self.timings["scheduled"]
-        return r - s if s is not None and r is not None else None
+        return host if host is not None else (r - s if s is not None and r is not None else None)
 
     @property
     def run_time(self) -> float | None:
+        """Seconds the task ran on the host: its own scheduled → end times where it reports them (DashScope),
+        else the client's view (first seen RUNNING → seen ended), which carries the poll gaps: what the
+        default poll policy learns from, so the host's figure where there is one."""
+        host = self._host_span("scheduled_time", "end_time")
         r, e = self.timings["scheduled"], self.timings["ended"]
-        return e - r if r is not None and e is not None else None
+        return host if host is not None else (e - r if r is not None and e is not None else None)
+
+    def _host_span(self, start: str, end: str) -> float | None:
+        a, b = host_clock(self.host_times[start]), host_clock(self.host_times[end])
+        return b - a if a is not None and b is not None and b >= a else None
 
     def result(self, timeout: float | None = None) -> Job:
         """Block until the job ends; returns the job, or raises JobFailed / JobCanceled / the error."""
