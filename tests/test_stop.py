@@ -186,3 +186,18 @@ def test_closing_a_lab_detaches_polling_jobs_without_crashing_them(queued_sim, t
     assert all(j.status is Status.PENDING and j.detached for j in jobs), [j.status for j in jobs]
     statuses = {queued_sim.app.engine.tasks[j.task_id].status for j in jobs}
     assert statuses == {"PENDING"}                       # nothing cancelled on the host
+
+
+async def test_awaits_that_end_out_of_order_leave_the_stop_button_as_it_was(running_sim, tmp_path):
+    """Two `lab.run`s awaited together end in either order; afterwards SIGINT is the handler from before, so a
+    later stop button raises KeyboardInterrupt instead of calling a finished await's handler."""
+    before = signal.getsignal(signal.SIGINT)
+    lab = _lab(running_sim, tmp_path)
+    try:
+        long, short = T2V("long", duration=10, seed=1), T2V("short", duration=2, seed=2)
+        jobs = await asyncio.gather(lab.run(short), lab.run(long))   # the first begun ends first
+        assert [j.status for j in jobs] == [Status.SUCCEEDED] * 2
+        assert jobs[0].timings["ended"] < jobs[1].timings["ended"]
+        assert signal.getsignal(signal.SIGINT) is before
+    finally:
+        lab.close()

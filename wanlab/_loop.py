@@ -98,6 +98,20 @@ class LoopThread:
             self.loop.close()
 
 
+# The awaits a SIGINT cancels (main thread only) and the handler that was there before the first of them.
+# One handler for all: awaits ending in another order than they began (`asyncio.gather(lab.run(a),
+# lab.run(b))`) would otherwise each restore what it found and leave a finished await's handler installed.
+_awaiting: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Task, Callable[[], None], list[bool]]] = {}
+_before: list[Any] = []
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    for loop, task, cancel, pressed in list(_awaiting.values()):
+        pressed.append(True)
+        cancel()
+        loop.call_soon_threadsafe(task.cancel)  # wakes the loop from its select()
+
+
 @contextlib.contextmanager
 def interrupt_cancels(cancel: Callable[[], None]) -> Any:
     """While a cell awaits a job on the main thread's loop, the kernel's interrupt (SIGINT) calls `cancel` and
@@ -108,19 +122,18 @@ def interrupt_cancels(cancel: Callable[[], None]) -> Any:
     if threading.current_thread() is not threading.main_thread() or task is None:
         yield pressed
         return
-    loop = asyncio.get_running_loop()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        pressed.append(True)
-        cancel()
-        loop.call_soon_threadsafe(task.cancel)  # wakes the loop from its select()
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except (ValueError, OSError):  # not settable here: no stop button, nothing broken
-        yield pressed
-        return
+    if not _awaiting:
+        try:
+            _before[:] = [signal.signal(signal.SIGINT, _on_interrupt)]
+        except (ValueError, OSError):  # not settable here: no stop button, nothing broken
+            yield pressed
+            return
+    key = id(pressed)
+    _awaiting[key] = (asyncio.get_running_loop(), task, cancel, pressed)
     try:
         yield pressed
     finally:
-        signal.signal(signal.SIGINT, previous)
+        del _awaiting[key]
+        if not _awaiting:
+            before = _before.pop()  # None: set outside Python, not restorable; Python's own default then
+            signal.signal(signal.SIGINT, before if before is not None else signal.default_int_handler)
