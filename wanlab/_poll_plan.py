@@ -79,6 +79,11 @@ def fit(history: Sequence[float], prior_median: float) -> tuple[float, float, in
 
 
 def plan(history: Sequence[float], late: float, prior_median: float) -> Plan:
+    return _fitted(tuple(history), late, prior_median)
+
+
+@lru_cache(maxsize=256)  # a job asks once per poll with the same history: fit it once
+def _fitted(history: tuple[float, ...], late: float, prior_median: float) -> Plan:
     median, spread, n = fit(history, prior_median)
     # rounded to 3 significant digits, so a growing history mostly hits the cache (a plan is ~1 ms of numpy)
     return _plan(float(f"{median:.3g}"), float(f"{spread:.2g}"), min(n, 50), float(f"{late:.3g}"))

@@ -203,8 +203,16 @@ class LearnedPoll:
     def __post_init__(self) -> None:
         _check_policy(self, {"late": dict(positive=True), "min_history": dict(minimum=2, integer=True)})
 
+    @property
+    def _learned(self) -> EtaPoll:
+        eta = self.__dict__.get("_eta")
+        if eta is None:  # one EtaPoll per policy, not one per poll
+            eta = EtaPoll(late=self.late)
+            object.__setattr__(self, "_eta", eta)
+        return eta
+
     def _policy(self, state: PollState) -> PollPolicy:
-        return EtaPoll(late=self.late) if len(state.history) >= self.min_history else self.cadence
+        return self._learned if len(state.history) >= self.min_history else self.cadence
 
     def next_delay(self, state: PollState) -> float:
         return self._policy(state).next_delay(state)
