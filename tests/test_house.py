@@ -1,10 +1,13 @@
 """The house rules, read from the source: imports point one way between the domain and ui/ (lazy imports
-counted, TYPE_CHECKING ones not), httpx is imported in one module only, and no module grows past ~400 lines."""
+counted, TYPE_CHECKING ones not), the HTTP libraries are imported in the wire modules only, and no module
+grows past ~400 lines."""
 from __future__ import annotations
 
 import ast
 from collections import deque
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "wanlab"
 MAX_LINES = 460      # "about 400": black-style formatting spreads long signatures over many lines
@@ -90,11 +93,15 @@ def _closure(start: str) -> set[str]:
     return seen
 
 
-def test_httpx_is_imported_in_one_module():
+@pytest.mark.parametrize("library, modules", [
+    ("httpx", ["wanlab/_http.py", "wanlab/_transport.py"]),   # the client, and the wire it sits on
+    ("aiohttp", ["wanlab/_transport.py"]),
+])
+def test_http_libraries_are_imported_in_the_wire_modules_only(library, modules):
     users = sorted(str(p.relative_to(ROOT.parent)) for p in ROOT.glob("*.py")
-                   if any(isinstance(n, (ast.Import, ast.ImportFrom)) and "httpx" in ast.unparse(n)
+                   if any(isinstance(n, (ast.Import, ast.ImportFrom)) and library in ast.unparse(n)
                           and not _under_type_checking(p, n) for n in ast.walk(ast.parse(p.read_text()))))
-    assert users == ["wanlab/_http.py"]
+    assert users == modules
 
 
 def _under_type_checking(path: Path, node: ast.AST) -> bool:

@@ -45,6 +45,42 @@ _SUBMIT_RETRYABLE = (429, 503)  # answers a host gives before it accepts a submi
 _SUBMIT_AMBIGUOUS = (500, 502, 504)  # answers after which a submit may or may not have made a task
 
 
+class _Wake:
+    """A job's naps between polls, cut short by a cancel request. A set() during a nap ends it; one before a
+    nap makes the next nap return at once. One timer and one future per nap: `asyncio.wait_for` on an
+    Event made a task per nap (measured: ~1 ms of client CPU per job)."""
+
+    __slots__ = ("_pending", "_fut")
+
+    def __init__(self) -> None:
+        self._pending = False
+        self._fut: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_result(None)
+        else:
+            self._pending = True
+
+    async def nap(self, seconds: float) -> None:
+        if self._pending:
+            self._pending = False
+            return
+        loop = asyncio.get_running_loop()
+        fut = self._fut = loop.create_future()
+        timer = loop.call_later(seconds, _wake_up, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._fut = None
+
+
+def _wake_up(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class JobRunner:
     def __init__(
         self,
@@ -87,7 +123,7 @@ class JobRunner:
         self._submit_turn = submit_turn or contextlib.nullcontext
         self._claimants = claimants or (lambda job, since: [])
         self._submit_lock: asyncio.Lock | None = None
-        self._wake: dict[str, asyncio.Event] = {}  # job id → set when the user asks to cancel
+        self._wake: dict[str, _Wake] = {}  # job id → set when the user asks to cancel
         self._tasks: dict[str, asyncio.Task] = {}
 
     def __repr__(self) -> str:
@@ -164,7 +200,7 @@ class JobRunner:
         slots = self.http.slots
         assert slots is not None
         holding = False
-        self._wake[job.id] = asyncio.Event()
+        self._wake[job.id] = _Wake()
         task = asyncio.current_task()
         if task is not None:
             self._tasks[job.id] = task
@@ -254,12 +290,8 @@ class JobRunner:
         wake = self._wake.get(job.id)
         if wake is None:
             await asyncio.sleep(seconds)
-        elif wake.is_set():
-            wake.clear()
         else:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), seconds)
-            wake.clear()
+            await wake.nap(seconds)
 
     async def _upload_all(self, job: Job) -> list[str]:
         urls: list[str] = []

@@ -84,7 +84,7 @@ _CONTROL_NAMES = {"\n": "a line feed", "\r": "a carriage return", "\t": "a tab",
 
 # -- masking live keys in log records -------------------------------------------------------------------
 
-_PREFIXES = ("wanlab", "httpx", "httpcore", "hpack", "uvicorn", "asyncio")
+_PREFIXES = ("wanlab", "httpx", "httpcore", "hpack", "aiohttp", "uvicorn", "asyncio")
 
 
 class KeyMask(logging.Filter):

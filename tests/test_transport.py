@@ -1,0 +1,123 @@
+"""The default transport (aiohttp under httpx) classifies failures the way the money rules need: "never
+sent" only when no connection was made; a request that may have reached the host is ambiguous, so a submit
+is looked for, never re-sent blind. Raw asyncio servers play the host's failures."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from wanlab._http import AMBIGUOUS, NOT_SENT, Http
+from wanlab._transport import AiohttpTransport
+from wanlab.limits import Limits
+from wanlab.providers.base import HttpRequest
+from wanlab.secret import Secret
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve(handler: Handler) -> tuple[asyncio.AbstractServer, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _post(url: str, timeout: float = 5.0) -> httpx.Response:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(timeout)) as client:
+        return await client.post(url + "/submit", json={"model": "wan2.7-t2v"})
+
+
+def test_refused_connection_is_never_sent():
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(NOT_SENT):
+        asyncio.run(_post(url))
+
+
+def test_host_hangs_up_after_reading_the_request_is_ambiguous():
+    seen: list[bytes] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _read_request(reader))
+        writer.close()
+
+    async def main() -> None:
+        server, url = await _serve(hang_up)
+        async with server:
+            await _post(url)
+
+    with pytest.raises(AMBIGUOUS) as caught:
+        asyncio.run(main())
+    assert not isinstance(caught.value, NOT_SENT)  # the body arrived: re-sending it could pay twice
+    assert seen and b'"wan2.7-t2v"' in seen[0]
+
+
+def test_no_answer_within_the_read_timeout_is_ambiguous():
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await asyncio.sleep(30)
+
+    async def main() -> None:
+        server, url = await _serve(silent)
+        async with server:
+            await _post(url, timeout=0.2)
+
+    with pytest.raises(AMBIGUOUS) as caught:
+        asyncio.run(main())
+    assert isinstance(caught.value, httpx.ReadTimeout)
+    assert not isinstance(caught.value, NOT_SENT)
+
+
+def test_answers_keep_their_bytes_headers_and_no_cookies():
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                requests.append(await _read_request(reader))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            body = b'{"output": {"task_status": "RUNNING"}}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: acw=1; Path=/\r\n"
+                b"X-Request-Id: r-1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            await writer.drain()
+
+    async def main() -> list:
+        server, url = await _serve(answer)
+        async with server:
+            http = Http(Secret("sk-transport-test-1234"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5))
+            try:
+                out = []
+                for _ in range(2):
+                    resp = await http.send(HttpRequest("GET", url + "/tasks/t-1", route="query"))
+                    out.append(resp)
+                return out
+            finally:
+                await http.aclose()
+
+    first, second = asyncio.run(main())
+    assert first.status == 200 and first.json() == {"output": {"task_status": "RUNNING"}}
+    assert first.header("X-Request-Id") == "r-1"
+    assert len(requests) == 2
+    assert b"authorization: bearer sk-transport-test-1234" in requests[0].lower()
+    assert b"cookie" not in requests[1].lower()  # a host's cookie is not carried to the next request

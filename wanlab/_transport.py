@@ -1,0 +1,115 @@
+"""The default transport under the Lab's `httpx.AsyncClient`: aiohttp's connection pool and C HTTP parser.
+
+Why not httpx's own (httpcore): measured on this project's sim (bench/bench_client.py), httpcore spent
+~2 ms of CPU per request — its pool is scanned for every request and every idle connection is probed
+through anyio — against ~0.6 ms through this transport; a job is a submit, a few polls and a download, so
+the transport was most of a job's client CPU. httpx stays the API (requests, auth, redirects, timeouts,
+`MockTransport` in tests); only the wire changes.
+
+Why not the `httpx-aiohttp` package: its error map turns every `aiohttp.ClientConnectionError` — a server
+that hung up after reading a request, a read timeout — into `httpx.ConnectTimeout`, which says "never
+sent". For a submit that would mean sending a paid request twice. Here an error is "not sent" only when
+aiohttp could not open the connection (`ClientConnectorError`, a connect or pool timeout); everything
+after that is ambiguous (`httpx.ReadError`, `ReadTimeout`, `RemoteProtocolError`) and the submit path
+finds out instead of guessing (see `_runner.JobRunner._submit`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import httpx
+
+_CHUNK = 1 << 16
+
+
+@contextlib.contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """aiohttp's errors as the httpx errors the retry and submit logic classify (`_http.NOT_SENT` /
+    `_http.AMBIGUOUS`). Order matters: the connect-time classes are subclasses of the later ones."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:  # connecting, or waiting for a pooled connection
+        raise httpx.ConnectTimeout(f"{what}: {exc or 'connect timeout'}") from exc
+    except aiohttp.ClientConnectorError as exc:  # DNS, refused, TLS handshake: nothing was sent
+        raise httpx.ConnectError(f"{what}: {exc}") from exc
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:  # the request may have arrived
+        raise httpx.ReadTimeout(f"{what}: {exc or 'read timeout'}") from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise httpx.RemoteProtocolError(f"{what}: {exc or 'server disconnected'}") from exc
+    except (aiohttp.ClientOSError, aiohttp.ClientPayloadError) as exc:
+        raise httpx.ReadError(f"{what}: {exc}") from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(f"{what}: {exc}") from exc
+    except aiohttp.ClientError as exc:  # anything else after connecting: may have been sent
+        raise httpx.RemoteProtocolError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, resp: aiohttp.ClientResponse, what: str):
+        self._resp, self._what = resp, what
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped(self._what):
+            async for chunk in self._resp.content.iter_chunked(_CHUNK):
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._resp.release()  # back to the pool (or closed, when the body was not read to the end)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session, made on the loop of the first request (a Lab's loop thread) and closed with
+    the client. `keepalive_s` matches httpx's default expiry: hosts close idle connections on their own
+    schedule, and a request on a connection the host just closed is an ambiguous failure."""
+
+    def __init__(self, *, max_connections: int = 100, keepalive_s: float = 5.0):
+        self._max, self._keepalive = max_connections, keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+
+    def _ensure(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max, keepalive_timeout=self._keepalive, ssl=httpx.create_ssl_context()
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no state between requests: each says who it is
+                auto_decompress=False,  # httpx decodes, as with its own transport
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),  # httpx sets its own
+                trust_env=False,
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._ensure()
+        t = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=t.get("pool"), sock_connect=t.get("connect"), sock_read=t.get("read")
+        )
+        what = f"{request.method} {request.url.host}"
+        body = await request.aread()  # uploads are built in memory (`inputs.py`): nothing to stream
+        headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
+        with _mapped(what):
+            resp = await session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,  # httpx follows them (and drops the key on another host)
+                timeout=timeout,
+                compress=None,
+            )
+        return httpx.Response(
+            resp.status,
+            headers=resp.raw_headers,
+            stream=_Body(resp, what),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (resp.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
