@@ -291,7 +291,7 @@ class JobRunner:
                 self, job, sent_ms, "the process that sent it ended before the answer", self._claimants
             )
         if snap is not None:
-            return self._accepted(job, snap)
+            return await self._accepted(job, snap)
         return await self._submit(job, await self._upload_all(job))
 
     async def _submit(self, job: Job, urls: list[str]) -> TaskSnapshot:
@@ -306,6 +306,7 @@ class JobRunner:
                 # only now may the host have it: a crash before this leaves a QUEUED row (safe to send),
                 # after it a SUBMITTING row (reconciled against the host's list on resume)
                 job.set_status(Status.SUBMITTING)
+            await job.durable()  # the SUBMITTING row is committed before the body leaves
             sent_ms = int(time.time() * 1000)
             self.stats["submits"] += 1
             try:
@@ -315,7 +316,7 @@ class JobRunner:
             except AMBIGUOUS as exc:  # the body may have reached the host: find out, don't guess
                 return await self._ambiguous(job, sent_ms, f"{type(exc).__name__} after the request left")
             if resp.status == 200:
-                return Outcome.done(self._accepted(job, self.provider.parse_submit(resp)))
+                return Outcome.done(await self._accepted(job, self.provider.parse_submit(resp)))
             if resp.status in _SUBMIT_AMBIGUOUS:
                 return await self._ambiguous(job, sent_ms, f"HTTP {resp.status}")
             if resp.status not in _SUBMIT_RETRYABLE:
@@ -342,16 +343,17 @@ class JobRunner:
     async def _ambiguous(self, job: Job, sent_ms: int, why: str) -> Outcome:
         snap = await reconcile.find_task(self, job, sent_ms, why, self._claimants)
         if snap is not None:
-            return Outcome.done(self._accepted(job, snap))
+            return Outcome.done(await self._accepted(job, snap))
         return Outcome.retry(f"{why}; the host's task list shows no task from it")
 
-    def _accepted(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
+    async def _accepted(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:
         job.task_id = snap.task_id
         job.request_id = snap.request_id or job.request_id
         job.timings["submitted"] = time.time()
         self._seen.add(snap.task_id)
-        # Observers (the experiment log) write the task id here, before any waiting.
         job.emit("submitted", f"task {snap.task_id}", task_id=snap.task_id, request_id=snap.request_id)
+        # Observers (the experiment log) queue the task id's row; it is committed before any waiting on it.
+        await job.durable()
         return snap
 
     async def _poll(self, job: Job, snap: TaskSnapshot) -> TaskSnapshot:

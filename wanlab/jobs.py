@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 import uuid
@@ -121,6 +122,7 @@ class Job:
         self._lock = threading.Lock()
         self._done: concurrent.futures.Future[Job] = concurrent.futures.Future()
         self._cancel_hook: Callable[[], None] | None = None
+        self._holds: list[concurrent.futures.Future[Any]] = []  # see hold_until
         self.cancel_requested = False
         self.cancel_outcome = ""  # what the host answered: "cancelled" | "refused" | "unsupported"
         self.log_error: Exception | None = None  # the experiment log could not record this job
@@ -257,6 +259,21 @@ class Job:
             except Exception as exc:  # an observer's bug must not kill the job
                 self.events.append(JobEvent(time.time(), "observer_error", self.status, repr(exc)))
         return ev
+
+    def hold_until(self, fut: concurrent.futures.Future[Any]) -> None:
+        """An observer's work the runner must see finished before it waits on the host (the experiment log's
+        row with SUBMITTING or the task id, committed by its writer thread). Loop thread."""
+        self._holds.append(fut)
+
+    async def durable(self) -> None:
+        """Wait, with the loop free, for what observers hold this job for (`hold_until`). A failure there is
+        the observer's to report (the log puts it on the job as `log_error`); the job goes on either way."""
+        while self._holds:
+            holds, self._holds = self._holds, []
+            for fut in holds:
+                if not fut.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wrap_future(fut)
 
     def adopt_end(self, status: Status, detail: str) -> None:
         """A follower takes the end another process's job reached (read from the log), whatever path led there."""

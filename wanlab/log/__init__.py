@@ -7,9 +7,10 @@ share one file; a lease per row (`claimed_by`, `claimed_until`) keeps two of the
 same task at once. A lease names its owner's host, boot, pid and process start time, so on the same
 machine a dead owner's rows are taken over at once; from another machine, when the lease runs out.
 
-Modules: `schema` (columns, typing into pandas, keyword filters), `db` (the file, its checks, the
-connection), `leases` (owners, liveness, claims, the heartbeat, the submit lock), `frame` (the Arrow
-snapshot behind `log.df`), `export` (CSV, Parquet, MLflow), `core` (`ExperimentLog`).
+Modules: `schema` (columns, typing into pandas, keyword filters), `db` (the file, its checks, the connection),
+`writer` (the thread a job's updates are committed on, in batches), `events` (what a job's event writes, and a
+failed write reported back to the job), `leases` (owners, liveness, claims, the heartbeat, the submit lock),
+`frame` (the Arrow snapshot behind `log.df`), `export` (CSV, Parquet, MLflow), `core` (`ExperimentLog`).
 """
 
 from .core import ExperimentLog

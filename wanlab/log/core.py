@@ -1,12 +1,14 @@
-"""`ExperimentLog`: the rows, written as jobs move and read back as dicts or typed DataFrames. The file and
-its connection are `db.Db`; leases `leases.Leases`; the DataFrame snapshot `frame.FrameCache`."""
+"""`ExperimentLog`: the rows, written as jobs move and read back as dicts or typed DataFrames. The file, its
+connection and its writer thread are `db.Db`; what a job's events write `events`; leases `leases.Leases`; the
+DataFrame snapshot `frame.FrameCache`."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import json
-import logging
 import os
 import sqlite3
 import time
@@ -17,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._hosts import labels
 from ..jobs import Job, JobEvent
-from ..providers.base import billed_seconds
-from . import export, judgments
+from . import events, export, judgments
 from .db import Db, default_home
 from .frame import FrameCache
 from .leases import Leases, lease_length
-from .schema import NAMES, NEXT_SEQ, NOT_TERMINAL, RESULT_TTL_S, SELECT, TERMINAL, from_rows, where
+from .schema import NAMES, NEXT_SEQ, NOT_TERMINAL, SELECT, TERMINAL, from_rows, where
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,13 +96,18 @@ class ExperimentLog:
         self._db.checkpoint(every_s)
 
     # -- writing ---------------------------------------------------------------------------------
-    def _write(self, run_id: str, values: dict[str, Any], insert: bool = False) -> None:
-        values = {**values, "updated": time.time()}
+    def _write(
+        self, run_id: str, values: dict[str, Any], insert: bool = False
+    ) -> concurrent.futures.Future[None] | None:
+        """An insert, durable on return; an update, queued for the log's writer thread (its future ends once
+        it is committed)."""
+        values["updated"] = time.time()
         if insert:
             self._db.write(*_insert(run_id, values))
-        else:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            self._db.write(f"UPDATE runs SET {sets}, seq = {NEXT_SEQ} WHERE run_id = ?", [*values.values(), run_id])
+            return None
+        params = list(values.values())
+        params.append(run_id)
+        return self._db.write_later(_update_sql(tuple(values)), params)
 
     def insert(self, row: dict[str, Any]) -> None:
         """One durable row (a commit per call)."""
@@ -109,10 +115,13 @@ class ExperimentLog:
         self._write(row.pop("run_id"), row, insert=True)
 
     def update(self, run_id: str, **values: Any) -> None:
-        unknown = set(values) - set(NAMES)
+        """Durable on return, and after every write of this process's jobs before it."""
+        unknown = set(values) - _NAME_SET
         if unknown:
             raise KeyError(f"not log columns: {', '.join(sorted(unknown))}")
-        self._write(run_id, values)
+        fut = self._write(run_id, values)
+        if fut is not None:
+            self._db.wait(fut)
 
     def set_rating(self, run_id: str, rating: int | None = None, notes: str | None = None) -> None:
         if rating is not None and rating not in range(1, 6):
@@ -177,94 +186,36 @@ class ExperimentLog:
 
     def observe_loudly(self, job: Job, ev: JobEvent) -> None:
         """`observe`, made loud: a write that fails (disk full, read-only) is put on the job, logged to the
-        wanlab logger (stderr by default) and warned about where the user waits for the job — never silent."""
+        wanlab logger (stderr by default) and warned about where the user waits for the job — never silent.
+        On an event loop (the Lab's) the failure comes back on that loop, and what the runner must not wait on
+        the host without (SUBMITTING, the task id) is held on the job (`events.tell_when_written`)."""
         if ev.kind == "log_error":
             return
         try:
-            self.observe(job, ev)
+            fut = self.observe(job, ev)
+            if fut is None:
+                return
+            loop = _running_loop()
+            if loop is None:
+                self._db.wait(fut)  # no loop to hear of a failure later: wait for it here, as before
+                return
         except Exception as exc:
-            first = job.log_error is None
-            job.log_error = exc
-            job.emit("log_error", f"the experiment log {self.path} could not record {ev.kind}: {exc}")
-            if first:
-                logging.getLogger("wanlab").error(
-                    "experiment log %s: cannot record job %s (%s); its task id %s is in memory only",
-                    self.path,
-                    job.id,
-                    exc,
-                    job.task_id,
-                )
-
-    def observe(self, job: Job, ev: JobEvent) -> None:
-        """Job observer: write what changed. Runs on the Lab's loop thread."""
-        values: dict[str, Any] = {}
-        if ev.kind == "submitted":
-            values.update(
-                task_id=job.task_id,
-                request_id=job.request_id,
-                submitted=job.timings["submitted"],
-                status=str(job.status),
-            )
-        elif ev.kind == "status":
-            # a job is SUCCEEDED only once its file is verified (Job.apply), so a crash while downloading
-            # leaves a DOWNLOADING row for resume(), never a SUCCEEDED row without a video
-            values.update(
-                status=str(job.status),
-                polls=job.polls,
-                **{k: job.timings[k] for k in ("started", "scheduled", "ended")},
-            )
-            if job.task_id:
-                values["task_id"] = job.task_id
-            if job.video_url:
-                values["video_url"] = job.video_url
-                values["url_expires"] = (job.timings["ended"] or time.time()) + RESULT_TTL_S
-            if job.usage:
-                values["billed_seconds"] = billed_seconds(job.usage)
-            if job.error is not None:
-                values["error_code"] = job.error_code or type(job.error).__name__
-                values["error_message"] = str(job.error)
-            if job.seed is not None and job.request.seed is None:
-                values["seed"] = job.seed  # the seed the host drew: rerun() reproduces it
-            values.update(latency_s=job.latency, queue_s=job.queue_time, run_s=job.run_time)
-            if job.status.terminal:
-                values["claimed_until"] = 0.0
-                self.release(job.id)
-                self.checkpoint()
-            if getattr(job, "cost", None) is not None:
-                values["cost"] = job.cost
-                if job.currency:
-                    values["currency"] = job.currency
-                if getattr(job, "cost_basis", None):
-                    values["price_source"] = job.cost_basis
-        elif ev.kind == "downloaded":
-            info = job.video_info
-            values.update(
-                path=str(job.video_path),
-                sha256=job.sha256,
-                bytes=job.bytes,
-                downloaded=job.timings["downloaded"],
-                width=info.get("width"),
-                height=info.get("height"),
-                fps=info.get("fps"),
-                frames=info.get("frames"),
-                video_seconds=info.get("duration"),
-            )
-        elif ev.kind == "retry":
-            self._db.write(
-                f"UPDATE runs SET retries = COALESCE(retries, 0) + 1, seq = {NEXT_SEQ} WHERE run_id = ?", [job.id]
-            )
+            events.failed(self.path, job, ev.kind, exc)
             return
-        elif ev.kind == "detached":
-            self.release(job.id)
-            values["claimed_until"] = 0.0
-            values["error_code"] = job.error_code or (type(job.error).__name__ if job.error else "")
-            values["error_message"] = f"detached, resumable: {ev.detail}"
-        elif ev.kind == "cancel":
-            values["cancel"] = ev.detail
-        elif ev.kind == "heartbeat":
-            values["claimed_until"] = self.leases.until()
-        if values:
-            self.update(job.id, **values)
+        events.tell_when_written(fut, self.path, job, ev, loop)
+
+    def observe(self, job: Job, ev: JobEvent) -> concurrent.futures.Future[None] | None:
+        """Job observer: write what changed. On the Lab's loop thread it only queues the write (the log's writer
+        thread commits it): returns its future, or None when the event changes nothing. A failure of the
+        write is the caller's to report (`observe_loudly` does)."""
+        if ev.kind == "retry":
+            return self._db.write_later(events.RETRY_SQL, [job.id])
+        if ev.kind == "detached" or (ev.kind == "status" and job.status.terminal):
+            self.release(job.id)  # the heartbeat stops renewing it; the write lets the row's lease go
+            if ev.kind == "status":
+                self.checkpoint()
+        values = events.changes(job, ev, self.leases.until)
+        return self._write(job.id, values) if values else None
 
     # -- leases (two kernels, one log): see leases.Leases ----------------------------------------
     def holder(self, run_id: str) -> str | None:
@@ -275,6 +226,7 @@ class ExperimentLog:
         """Take the lease on a row unless someone alive holds it: a lease ends when its holder dies (seen at
         once on the same machine), closes its Lab, stops renewing it (another machine: after `lease_s`), or
         the job ends. A compare-and-swap on the holder: atomic across processes."""
+        self._db.flush()  # outside the log's lock (see Db.query)
         return self.leases.claim(run_id)
 
     def hold(self, run_id: str) -> None:
@@ -295,6 +247,7 @@ class ExperimentLog:
         return self.leases.try_lock(scope, token, hold_s)
 
     def unlock(self, scope: str, token: str) -> None:
+        self._db.flush()
         self.leases.unlock(scope, token)
 
     @contextlib.asynccontextmanager
@@ -432,6 +385,7 @@ class ExperimentLog:
         since="2026-07-01")`. Without filters, the whole log comes from the snapshot cache (`frame.FrameCache`)."""
         condition, params = where(since, until, **equals)
         if not condition:
+            self._db.flush()
             return self._frames.frame()
         return from_rows(self._select(condition, params))
 
@@ -440,6 +394,24 @@ class ExperimentLog:
     to_csv = export.to_csv
     to_parquet = export.to_parquet
     to_mlflow = export.to_mlflow
+
+
+_NAME_SET = frozenset(NAMES)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """One string per set of columns: a job's events repeat a few shapes, and the same string lets sqlite3
+    reuse its prepared statement."""
+    sets = ", ".join(f"{k} = ?" for k in columns)
+    return f"UPDATE runs SET {sets}, seq = {NEXT_SEQ} WHERE run_id = ?"
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _insert(run_id: Any, values: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -1,5 +1,6 @@
-"""The log's SQLite file: where it lives, the checks before it is used (`LogError`), and the one
-connection, with its lock, that every part of the log goes through."""
+"""The log's SQLite file: where it lives, the checks before it is used (`LogError`), the connection, with its
+lock, that every part of the log goes through, and the writer thread (`writer.Writer`) that a job's updates
+are deferred to, so the Lab's loop never waits for a disk."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .schema import create_tables
+from .writer import Writer, WriterClosed
 
 
 def default_home() -> Path:
@@ -27,14 +30,18 @@ class LogError(ConfigError):
 
 
 class Db:
-    """One connection (autocommit; WAL, synchronous=FULL) and the lock every statement takes. After
-    `close()` reads reopen it (`lab.log.df` after `lab.close()`); writes refuse."""
+    """One connection (autocommit; WAL, synchronous=FULL) and the lock every statement takes, plus a writer
+    thread with a connection of its own for deferred writes (`write_later`). Whatever goes through `c()` comes
+    after this process's deferred writes queued before it: reads see them, synchronous writes are ordered after
+    them. After `close()` reads reopen the connection (`lab.log.df` after `lab.close()`); writes refuse."""
 
     def __init__(self, path: Path):
         self.path = path
         self.lock = threading.Lock()
         self.closed = False
         self._last_checkpoint = time.monotonic()
+        self._writer: Writer | None = None  # started by the first deferred write
+        self._writer_lock = threading.Lock()
         self.conn: sqlite3.Connection | None = _open(path)
         try:
             self.c().execute("PRAGMA journal_mode=WAL")
@@ -50,29 +57,75 @@ class Db:
             ) from None
 
     def c(self) -> sqlite3.Connection:
-        """The connection; reopened for reading after close(), so a closed Lab's log can still be looked at."""
+        """The connection, once this process's deferred writes queued so far are committed (not inside a
+        transaction of its own: that one already has its snapshot or its write lock, and the writer would wait
+        for it). Reopened for reading after close(), so a closed Lab's log can still be looked at."""
         if self.conn is None:
             self.conn = _connect(self.path)
+        elif self._writer is not None and not self.conn.in_transaction:
+            self._writer.flush()
         return self.conn
+
+    @property
+    def writer(self) -> Writer:
+        """The writer thread's queue (created here, started by its first item)."""
+        if self._writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = Writer(self._writer_connection, name=f"wanlab-log-writer {self.path.name}")
+        return self._writer
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        conn.execute("PRAGMA synchronous=FULL")  # per connection: a commit of the writer survives a crash too
+        return conn
 
     def check_open(self) -> None:
         if self.closed:
-            raise LogError(f"the experiment log {self.path} was closed; open a new Lab")
+            raise self._closed_error()
+
+    def _closed_error(self) -> LogError:
+        return LogError(f"the experiment log {self.path} was closed; open a new Lab")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        self.flush()  # waited for without the lock, so the loop thread's lock users do not wait behind it
         with self.lock:
             return self.c().execute(sql, list(params)).fetchall()
 
     def write(self, sql: str, params: Iterable[Any]) -> None:
-        """One durable statement (a commit), refused once the log is closed."""
+        """One durable statement (a commit), after the deferred ones queued before it; refused once the log is
+        closed."""
+        self.flush()
         with self.lock:
             self.check_open()
             self.c().execute(sql, list(params))
+
+    def write_later(self, sql: str, params: list[Any]) -> Future[None]:
+        """Queue one statement for the writer thread; the future ends once it is committed (or with the error
+        that kept it out). Refused (LogError, at once) once the log is closed."""
+        self.check_open()
+        try:
+            return self.writer.submit(sql, params)
+        except WriterClosed:  # closed between the check and the queue
+            raise self._closed_error() from None
+
+    def wait(self, fut: Future[Any]) -> Any:
+        """The result of a deferred write, waited for (it raises what the write raised)."""
+        if self._writer is not None and self._writer.on_thread():
+            # a callback of a deferred write's future, writing again and waiting: it would wait on itself
+            raise LogError(f"a write to the experiment log {self.path} waited on from the log's own writer thread")
+        return fut.result()
+
+    def flush(self) -> None:
+        """Return once this process's deferred writes queued so far are committed."""
+        if self._writer is not None:
+            self._writer.flush()
 
     @contextmanager
     def immediate(self, *, open_only: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken before the first read (BEGIN IMMEDIATE): what is read in it is still
         true when it commits, across processes. Rolled back on any error."""
+        self.flush()
         with self.lock:
             if open_only:
                 self.check_open()
@@ -85,19 +138,26 @@ class Db:
                 raise
 
     def checkpoint(self, every_s: float = 30.0) -> None:
-        """Copy the WAL into the main file now and then (passive: never waits on readers)."""
+        """Copy the WAL into the main file now and then (passive: never waits on readers). With a writer
+        thread, on that thread, after what is queued: the caller (the loop thread) does not wait for the I/O."""
         if time.monotonic() - self._last_checkpoint < every_s or self.closed:
             return
         self._last_checkpoint = time.monotonic()
-        with self.lock:
+        if self._writer is not None:
             try:
-                self.c().execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
+                self._writer.call(_checkpoint)
+            except WriterClosed:
                 pass
+            return
+        with self.lock:
+            _checkpoint(self.c())
 
     def close(self, last: Callable[[sqlite3.Connection], None]) -> None:
-        """Run `last`, checkpoint the WAL into the file, so the file alone is the whole log (a copy, a
-        backup), and close the connection: all under the lock. `closed` is set by the caller, first."""
+        """Write what is queued for the writer thread and end it; then run `last`, checkpoint the WAL into the
+        file, so the file alone is the whole log (a copy, a backup), and close the connection: all under the
+        lock. `closed` is set by the caller, first (so nothing new is queued)."""
+        if self._writer is not None:
+            self._writer.close()
         with self.lock:
             conn = self.c()
             try:
@@ -107,6 +167,13 @@ class Db:
                 pass  # read-only or busy: the data is still in the WAL, SQLite replays it
             conn.close()
             self.conn = None
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass
 
 
 def _connect(path: Path) -> sqlite3.Connection:
