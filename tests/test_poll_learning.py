@@ -123,3 +123,17 @@ def test_a_lab_learns_after_three_similar_runs_and_says_so(tmp_path):
         assert text.startswith("learned") and "3 similar runs" in text, text
         assert later.status is Status.SUCCEEDED
         assert lab.log.get(later.id)["polls"] == later.polls
+
+
+def test_wavespeed_history_is_the_hosts_inference_time_not_the_poll_gaps(tmp_path):
+    """WaveSpeed reports no run start or end, but a finished task's `timings.inference`: that is what the
+    default learns from, so history does not carry the poll gaps of earlier runs."""
+    with Lab(provider="sim", protocol="wavespeed", time_scale=0.002, home=tmp_path, quiet=True,
+             measure=False) as lab:
+        job = lab.run_sync(T2V("a kite", duration=5, seed=1), timeout=120)
+        assert job.status is Status.SUCCEEDED
+        host = job.usage["inference_ms"] / 1000
+        client_view = job.timings["ended"] - job.timings["scheduled"]
+        assert job.run_time == pytest.approx(host)
+        assert lab.log.get(job.id)["run_s"] == pytest.approx(host)
+        assert client_view != pytest.approx(host, abs=1e-6)  # the client saw it through its polls

@@ -166,10 +166,13 @@ class Job:
 
     @property
     def run_time(self) -> float | None:
-        """Seconds the task ran on the host: its own scheduled → end times where it reports them (DashScope),
-        else the client's view (first seen RUNNING → seen ended), which carries the poll gaps: what the
-        default poll policy learns from, so the host's figure where there is one."""
+        """Seconds the task ran on the host: its own scheduled → end times (DashScope) or its inference time
+        (WaveSpeed's `timings.inference`) where it reports them, else the client's view (first seen RUNNING →
+        seen ended), which carries the poll gaps: what the default poll policy learns from, so the host's
+        figure where there is one."""
         host = self._host_span("scheduled_time", "end_time")
+        if host is None and self.usage.get("inference_ms"):  # WaveSpeed's timings.inference: its own run time
+            host = float(self.usage["inference_ms"]) / 1000
         r, e = self.timings["scheduled"], self.timings["ended"]
         return host if host is not None else (e - r if r is not None and e is not None else None)
 
