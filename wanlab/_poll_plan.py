@@ -85,23 +85,44 @@ def plan(history: Sequence[float], late: float, prior_median: float) -> Plan:
 @lru_cache(maxsize=256)  # a job asks once per poll with the same history: fit it once
 def _fitted(history: tuple[float, ...], late: float, prior_median: float) -> Plan:
     median, spread, n = fit(history, prior_median)
-    # rounded to 3 significant digits, so a growing history mostly hits the cache (a plan is ~1 ms of numpy)
-    return _plan(float(f"{median:.3g}"), float(f"{spread:.2g}"), min(n, 50), float(f"{late:.3g}"))
+    # A plan scales with the median: made once per (spread, late / median) in units of the median, both to 2
+    # significant digits (the lateness ratio rounded down, so the promise holds), then scaled. Jobs whose
+    # history grew by one run mostly share a plan (one is ~1 ms of numpy).
+    unit = _unit_plan(float(f"{spread:.2g}"), _round_down(late / median))
+    return Plan(
+        start=unit.start * median,
+        gap=unit.gap * median,
+        polls=unit.polls,
+        late=unit.late * median,
+        median=median,
+        spread=spread,
+        n=min(n, 50),
+        tail=unit.tail * median,
+    )
 
 
-@lru_cache(maxsize=256)  # a sweep's jobs share a history: one plan per cell, not per job
-def _plan(median: float, spread: float, n: int, late: float) -> Plan:
+def _round_down(x: float) -> float:
+    """`x` to 2 significant digits, towards zero."""
+    if x <= 0:
+        return x
+    step = 10 ** (math.floor(math.log10(x)) - 1)
+    return math.floor(x / step + 1e-9) * step
+
+
+@lru_cache(maxsize=256)
+def _unit_plan(spread: float, late: float) -> Plan:
+    """The plan for a median run of 1 (times and `late` in medians)."""
     import numpy as np
 
-    t = median * np.exp(spread * _z())  # run-time quantiles, ascending
+    t = np.exp(spread * _z())  # run-time quantiles, ascending
     starts = np.unique(np.concatenate([t[[0, 2, 4, 8, 16, 32, 48, 64, 80]], t[0] * np.array([0.5, 0.8, 0.9])]))
-    gaps = np.geomspace(max(0.05, late / 8), max(late * 4, (t[-1] - t[0]) / 2, 0.1), 32)
+    gaps = np.geomspace(max(1e-4, late / 8), max(late * 4, (t[-1] - t[0]) / 2, 1e-3), 32)
     s, g = starts[:, None, None], gaps[None, :, None]
     k = np.ceil(np.maximum(t[None, None, :] - s, 0.0) / g)  # polls after the first one
     seen = s + k * g
     mean_late = (seen - t).mean(axis=2)
     mean_polls = (1 + k).mean(axis=2)
-    ok = mean_late <= late + 1e-9
+    ok = mean_late <= late + 1e-12
     if ok.any():
         score = np.where(ok, mean_polls + mean_late * 1e-6, np.inf)  # fewest polls, then least late
     else:
@@ -112,9 +133,9 @@ def _plan(median: float, spread: float, n: int, late: float) -> Plan:
         gap=float(gaps[j]),
         polls=float(mean_polls[i, j]),
         late=float(mean_late[i, j]),
-        median=median,
+        median=1.0,
         spread=spread,
-        n=n,
+        n=0,
         tail=float(t[-1]) * 1.2,
     )
 
