@@ -56,6 +56,9 @@ class ExperimentLog:
         self._db = Db(self.path)
         self.leases = Leases(self._db, lease_s=lease_s, clock=clock)
         self._frames = FrameCache(self._db)
+        # the snapshot behind `log.df` kept current as jobs write, on the writer thread: a crash leaves it at
+        # most `frame.STALE_ROWS` rows behind, so the next kernel's first `log.df` stays an Arrow read
+        self._db.on_idle = self._frames.refresh_soon
         # fixed for the log's life: read here, owned by the parts above
         self.owner, self.lease_s, self.clock = self.leases.owner, self.leases.lease_s, self.leases.clock
         self.log_id, self.cache_path, self._lock = self._db.log_id, self._frames.path, self._db.lock

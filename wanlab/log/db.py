@@ -42,6 +42,9 @@ class Db:
         self._last_checkpoint = time.monotonic()
         self._writer: Writer | None = None  # started by the first deferred write
         self._writer_lock = threading.Lock()
+        # run on the writer thread, with its connection, when its queue empties; must not take `lock` (a thread
+        # holding it may be waiting for the writer)
+        self.on_idle: Callable[[sqlite3.Connection], object] | None = None
         self.conn: sqlite3.Connection | None = _open(path)
         try:
             self.c().execute("PRAGMA journal_mode=WAL")
@@ -72,8 +75,14 @@ class Db:
         if self._writer is None:
             with self._writer_lock:
                 if self._writer is None:
-                    self._writer = Writer(self._writer_connection, name=f"wanlab-log-writer {self.path.name}")
+                    self._writer = Writer(
+                        self._writer_connection, name=f"wanlab-log-writer {self.path.name}", idle=self._idle
+                    )
         return self._writer
+
+    def _idle(self, conn: sqlite3.Connection) -> None:
+        if self.on_idle is not None:
+            self.on_idle(conn)
 
     def _writer_connection(self) -> sqlite3.Connection:
         conn = _connect(self.path)

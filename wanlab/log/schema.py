@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..providers.base import Status
@@ -11,6 +12,7 @@ from . import judgments
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 # (column, SQL type, pandas dtype)
 COLUMNS: list[tuple[str, str, str]] = [
@@ -84,6 +86,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("updated", "REAL", "datetime"),
 ]
 NAMES = [c for c, _, _ in COLUMNS]
+RESOLUTIONS = ["480P", "720P", "1080P"]
 TERMINAL = tuple(s.value for s in Status if s.terminal)
 RESULT_TTL_S = 24 * 3600  # DashScope keeps task ids and result URLs 24 h
 
@@ -152,10 +155,118 @@ def _epoch(value: Any) -> float:
 
 
 def from_rows(data: list[tuple]) -> pd.DataFrame:
-    """Rows fetched as `SELECT` (NAMES, in order) as a typed DataFrame."""
+    """Rows fetched as `SELECT` (NAMES, in order) as a typed DataFrame (see `typed`)."""
     import pandas as pd
 
+    if data:
+        try:
+            import pyarrow as pa
+
+            return _arrow_typed(pa.array(data, type=_struct(pa.large_string())), text_as_bytes=False)
+        except _ODD_CELL:
+            pass
     return typed(pd.DataFrame.from_records(data, columns=NAMES))
+
+
+_TEXT = frozenset(i for i, (_, sql, _) in enumerate(COLUMNS) if sql.startswith("TEXT"))
+# Text as bytes: Python's sqlite3 then skips a UTF-8 decode per cell; Arrow validates a whole column at once
+SELECT_BYTES = f"SELECT {', '.join(f'CAST({c} AS BLOB)' if i in _TEXT else c for i, c in enumerate(NAMES))} FROM runs"
+CHUNK_ROWS = 500  # rows fetched per Arrow conversion: the Python objects of one chunk alive at a time, not the log's
+# what converting a column of unexpected cells raises (pyarrow's errors subclass these), or pyarrow missing
+_ODD_CELL = (ImportError, ValueError, TypeError, OverflowError, NotImplementedError)
+
+
+def read(conn: sqlite3.Connection, tail: str = "", params: Iterable[Any] = ()) -> pd.DataFrame:
+    """`SELECT … {tail}` (a WHERE and an ORDER BY) as a typed DataFrame, in the caller's transaction and lock. Each
+    chunk of rows becomes Arrow as it arrives, so a 100k-row read never holds 6.7M Python objects at once; a log
+    with a cell Arrow cannot take (SQLite lets any column hold anything) is read again the general way."""
+    import pandas as pd
+
+    params = list(params)
+    try:
+        import pyarrow as pa
+
+        struct = _struct(pa.large_binary())
+        cur = conn.execute(SELECT_BYTES + tail, params)
+        try:
+            chunks = []
+            while rows := cur.fetchmany(CHUNK_ROWS):
+                chunks.append(pa.array(rows, type=struct))
+        finally:
+            cur.close()
+        if not chunks:
+            return typed(pd.DataFrame.from_records([], columns=NAMES))
+        return _arrow_typed(pa.concat_arrays(chunks), text_as_bytes=True)
+    except _ODD_CELL:
+        return from_rows(conn.execute(SELECT + tail, params).fetchall())
+
+
+def _struct(text: pa.DataType) -> pa.StructType:
+    """A row of `runs` as Arrow sees it on the way in: numbers as stored, text as `text`."""
+    import pyarrow as pa
+
+    arrow = {"datetime": pa.float64(), "Float64": pa.float64(), "Int64": pa.int64(), "boolean": pa.int64()}
+    return pa.struct([pa.field(name, arrow.get(kind, text)) for name, _, kind in COLUMNS])
+
+
+def _arrow_typed(rows: pa.StructArray, text_as_bytes: bool) -> pd.DataFrame:
+    """What `typed(DataFrame.from_records(rows))` gives, with no Python-level step per cell: each column goes to
+    its pandas dtype through the dtype's own `__from_arrow__`, or through the very call `typed` makes where the
+    result depends on the input (datetimes from float seconds, categoricals)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = rows.flatten()
+    inferred = pd.Series(["x"]).dtype  # what from_records makes of a text column: object, or pandas 3's str
+    out: dict[str, Any] = {}
+    for (name, _, kind), col in zip(COLUMNS, columns, strict=True):
+        if kind == "datetime":
+            out[name] = pd.to_datetime(col.to_numpy(zero_copy_only=False), unit="s", utc=True)
+        elif kind == "Float64":
+            out[name] = pd.Float64Dtype().__from_arrow__(col)
+        elif kind == "Int64":
+            out[name] = pd.Int64Dtype().__from_arrow__(col)
+        elif kind == "boolean":
+            low, high = pc.min_max(col).values()
+            if (low.as_py() or 0) < 0 or (high.as_py() or 0) > 1:
+                raise ValueError(f"{name}: not 0/1")  # as `typed` refuses them
+            out[name] = pd.BooleanDtype().__from_arrow__(col.cast(pa.bool_()))
+        else:
+            if text_as_bytes:
+                col = col.cast(pa.large_string())  # validates UTF-8, as sqlite3's decode would
+            if kind == "string":
+                out[name] = pd.StringDtype().__from_arrow__(col)
+                continue
+            if col.null_count == len(col) or not isinstance(inferred, pd.StringDtype):
+                raw: Any = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)  # None for a null
+            else:
+                raw = inferred.__from_arrow__(col)
+            if kind == "resolution":
+                out[name] = _resolution(raw)
+            else:
+                out[name] = pd.Series(raw, copy=False).astype("category").array
+    return pd.DataFrame(out, copy=False)
+
+
+def _resolution(values: Any) -> pd.Categorical:
+    """Ordered 480P < 720P < 1080P; any other value missing (cleared first: pandas deprecates dropping them)."""
+    import pandas as pd
+
+    values = pd.Series(values, copy=False)
+    return pd.Categorical(values.where(values.isin(RESOLUTIONS)), categories=RESOLUTIONS, ordered=True)
+
+
+def seconds_unit(values: Any) -> Any:
+    """Datetimes (a DatetimeArray) in the unit `typed` would give them from float seconds. pandas 3 picks it by
+    the values (µs when every one is a whole second, else ns), so a merged column is brought back to it."""
+    import numpy as np
+    import pandas as pd
+
+    ns = values.as_unit("ns")
+    fractional = bool((ns.asi8[~ns.isna()] % 1_000_000_000).any())
+    unit = pd.to_datetime(np.array([0.5 if fractional else 0.0]), unit="s", utc=True).unit  # ask pandas
+    return ns.as_unit(unit)
 
 
 def typed(raw: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +279,7 @@ def typed(raw: pd.DataFrame) -> pd.DataFrame:
         if kind == "datetime":
             out[name] = pd.to_datetime(col.astype("float64"), unit="s", utc=True)
         elif kind == "resolution":
-            out[name] = pd.Categorical(col, categories=["480P", "720P", "1080P"], ordered=True)
+            out[name] = _resolution(col)
         elif kind == "category":
             out[name] = col.astype("category")
         elif kind == "Int64":

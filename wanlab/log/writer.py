@@ -40,9 +40,16 @@ class Writer:
     """One daemon thread, started by the first `submit`, ended by `close` after it has written everything
     queued. `connect` opens its connection (on the thread, at its first batch)."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str = "wanlab-log-writer"):
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        name: str = "wanlab-log-writer",
+        idle: Callable[[sqlite3.Connection], object] | None = None,
+    ):
         self._connect = connect
         self._name = name
+        # run on the thread, with its connection, when a batch leaves the queue empty (the DataFrame snapshot)
+        self._on_idle = idle
         self._mutex = threading.Lock()
         self._work = threading.Condition(self._mutex)  # the thread waits here for items
         self._idle = threading.Condition(self._mutex)  # `flush` waits here for items to be written
@@ -123,6 +130,9 @@ class Writer:
                         item.fut.set_result(value)
                     else:
                         item.fut.set_exception(error)
+                if self._on_idle is not None and conn is not None and not self._queue and not self._closing:
+                    with contextlib.suppress(Exception):  # an optimisation: never stops the writer
+                        self._on_idle(conn)
         finally:
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):
