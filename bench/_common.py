@@ -84,6 +84,26 @@ def cpu_s() -> float:
     return u.ru_utime + u.ru_stime
 
 
+def cpu_by_thread() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name with trailing numbers
+    dropped ("asyncio_3" → "asyncio": the to_thread pool), summed per name. Linux /proc; tick resolution
+    (10 ms), so take it over many jobs. Threads that ended are missing: take it while they live."""
+    import re
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = re.sub(r"[-_ ]?\d+$", "", names.get(int(tid), "other")).split(" ")[0]
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def machine(loadavg_at_start: tuple[float, ...] | None = None, **extra: Any) -> dict:
     """The machine block of a result JSON: load average at the start (pass `os.getloadavg()` taken before
     the run) and at the end, so a figure measured on a busy machine says so."""

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SimProcess, cpu_s, machine, rss_mb, write_json  # noqa: E402
+from _common import RESULTS, SimProcess, cpu_by_thread, cpu_s, machine, rss_mb, write_json  # noqa: E402
 
 KEY = "sk-bench-client"
 GOAL_CPU_MS, GOAL_MB = 5.0, 50.0
@@ -57,10 +57,12 @@ def cpu_per_job(args: argparse.Namespace, name: str, policy, warm: int = 1) -> d
                 # all 200 on the same 2 cores: jobs ran ~8× their 84 s estimate and EtaPoll re-polled the
                 # overdue jobs ~27 times each, so the figure measured the sim's render backlog.)
                 reqs = [T2V("cpu job", resolution="720P", duration=2, seed=i % 4) for i in range(args.cpu_jobs)]
-                c0, t0 = cpu_s(), time.monotonic()
+                c0, t0, by0 = cpu_s(), time.monotonic(), cpu_by_thread()
                 jobs = [lab.submit(r, fresh=True) for r in reqs]  # N paid jobs, not one attached to
                 lab.wait(jobs, timeout=1200)
-                cpu, wall = cpu_s() - c0, time.monotonic() - t0
+                cpu, wall, by1 = cpu_s() - c0, time.monotonic() - t0, cpu_by_thread()
+                threads = {k: round((v - by0.get(k, 0.0)) / args.cpu_jobs * 1000, 2) for k, v in by1.items()
+                           if v - by0.get(k, 0.0) > 0}
                 assert all(j.status is Status.SUCCEEDED for j in jobs)
                 polls = statistics.fmean(j.polls for j in jobs)
                 lat = statistics.median(j.latency / scale for j in jobs)
@@ -79,10 +81,12 @@ def cpu_per_job(args: argparse.Namespace, name: str, policy, warm: int = 1) -> d
     row = {"policy": name, "jobs": args.cpu_jobs, "cpu_ms_per_job": round(per, 2),
            "probe_cpu_ms_per_file": round(probe_ms, 2), "cpu_ms_per_job_without_probe": round(per - probe_ms, 2),
            "polls_per_job": round(polls, 2), "job_latency_median_s": round(lat, 1), "sim_renders": renders,
-           "mp4_bytes": size, "wall_s": round(wall, 1),
+           "mp4_bytes": size, "wall_s": round(wall, 1), "cpu_ms_per_job_by_thread": threads,
            "meets_goal": per <= GOAL_CPU_MS}
     print(f"  CPU {name:28} {per:7.2f} ms/job  (probe_file {probe_ms:.1f} ms of it; {polls:.1f} polls/job; "
           f"median job {lat:.0f} host s; {renders} sim renders)", flush=True)
+    print("      by thread (ms/job): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(threads.items(),
+                                                                                 key=lambda kv: -kv[1])))
     return row
 
 
