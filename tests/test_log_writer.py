@@ -136,6 +136,23 @@ def test_reads_see_this_processes_pending_writes(tmp_path, monkeypatch, read):
     log.close()
 
 
+def test_a_read_through_another_log_object_on_the_same_file_sees_the_pending_writes(tmp_path, monkeypatch):
+    """Two Labs on one log in one process (compare_hosts, a cell re-run before the old Lab closed): each has its
+    own ExperimentLog and writer; a read through either waits for what both queued for that file."""
+    one = ExperimentLog(tmp_path / "runs.sqlite")
+    other = ExperimentLog(tmp_path / "." / "runs.sqlite")     # the same file, named another way
+    one.insert(_row(1))
+    gate = _hold(one._db.writer)
+    _update(one, "r1", status="SUCCEEDED")
+    t, out = _when_it_waits(monkeypatch, one._db.writer, lambda: other.get("r1")["status"])
+    answered_before_the_writer_went = not t.is_alive()
+    gate.set()
+    t.join()
+    assert not answered_before_the_writer_went and out == ["SUCCEEDED"]
+    one.close()
+    other.close()
+
+
 def log_insert_sql() -> str:
     return ("INSERT INTO runs (run_id, created, status, seq) "
             "VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .schema import create_tables
-from .writer import Writer, WriterClosed
+from .writer import Writer, WriterClosed, flush_file
 
 
 def default_home() -> Path:
@@ -42,6 +42,7 @@ class Db:
         self._last_checkpoint = time.monotonic()
         self._writer: Writer | None = None  # started by the first deferred write
         self._writer_lock = threading.Lock()
+        self._key = str(path.resolve())  # the file, however it was named: see writer.flush_file
         # run on the writer thread, with its connection, when its queue empties; must not take `lock` (a thread
         # holding it may be waiting for the writer)
         self.on_idle: Callable[[sqlite3.Connection], object] | None = None
@@ -65,8 +66,8 @@ class Db:
         for it). Reopened for reading after close(), so a closed Lab's log can still be looked at."""
         if self.conn is None:
             self.conn = _connect(self.path)
-        elif self._writer is not None and not self.conn.in_transaction:
-            self._writer.flush()
+        elif not self.conn.in_transaction:
+            flush_file(self._key)
         return self.conn
 
     @property
@@ -76,7 +77,10 @@ class Db:
             with self._writer_lock:
                 if self._writer is None:
                     self._writer = Writer(
-                        self._writer_connection, name=f"wanlab-log-writer {self.path.name}", idle=self._idle
+                        self._writer_connection,
+                        name=f"wanlab-log-writer {self.path.name}",
+                        idle=self._idle,
+                        key=self._key,
                     )
         return self._writer
 
@@ -127,8 +131,7 @@ class Db:
 
     def flush(self) -> None:
         """Return once this process's deferred writes queued so far are committed."""
-        if self._writer is not None:
-            self._writer.flush()
+        flush_file(self._key)
 
     @contextmanager
     def immediate(self, *, open_only: bool = False) -> Iterator[sqlite3.Connection]:

@@ -18,6 +18,21 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+# Every live writer of this process, by the log file it writes: a read through one ExperimentLog waits for what
+# any other in this process queued for the same file (two Labs on one log, `compare_hosts`, a re-run cell).
+_LIVE: dict[str, weakref.WeakSet[Writer]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def flush_file(key: str) -> None:
+    """Wait for what every writer of this process queued for the file `key` (see `Writer(key=)`) so far."""
+    writers = _LIVE.get(key)
+    if writers:
+        with _LIVE_LOCK:
+            found = list(writers)
+        for writer in found:
+            writer.flush()
+
 
 class WriterClosed(RuntimeError):
     """The writer was closed: nothing more is queued."""
@@ -45,6 +60,7 @@ class Writer:
         connect: Callable[[], sqlite3.Connection],
         name: str = "wanlab-log-writer",
         idle: Callable[[sqlite3.Connection], object] | None = None,
+        key: str = "",
     ):
         self._connect = connect
         self._name = name
@@ -58,6 +74,9 @@ class Writer:
         self._written = 0  # items ever finished (committed, or failed)
         self._closing = False
         self._thread: threading.Thread | None = None
+        if key:
+            with _LIVE_LOCK:
+                _LIVE.setdefault(key, weakref.WeakSet()).add(self)
 
     def submit(self, sql: str, params: list[Any]) -> Future[Any]:
         """Queue one statement; its future ends when it is committed."""
