@@ -255,12 +255,18 @@ def _job() -> Job:
     return Job(REQ, catalog.default_model("dashscope", "t2v"), host="dashscope", region="singapore")
 
 
+def _held_on(job: Job) -> concurrent.futures.Future:
+    """A running future the job is held on, as the log holds it for a write in flight."""
+    fut: concurrent.futures.Future = concurrent.futures.Future()
+    fut.set_running_or_notify_cancel()
+    job.hold_until(fut)
+    return fut
+
+
 async def test_durable_waits_for_what_is_held_and_a_cancelled_waiter_cancels_no_write():
     job = _job()
     await job.durable()                          # nothing held: at once
-    held: concurrent.futures.Future = concurrent.futures.Future()
-    held.set_running_or_notify_cancel()
-    job.hold_until(held)
+    held = _held_on(job)
     waiter = asyncio.ensure_future(job.durable())
     await asyncio.sleep(0)
     assert not waiter.done()
@@ -269,9 +275,7 @@ async def test_durable_waits_for_what_is_held_and_a_cancelled_waiter_cancels_no_
         await waiter
     assert not held.cancelled()
     held.set_result(None)
-    again: concurrent.futures.Future = concurrent.futures.Future()
-    again.set_running_or_notify_cancel()
-    job.hold_until(again)
+    again = _held_on(job)
     waiter = asyncio.ensure_future(job.durable())
     await asyncio.sleep(0)
     assert not waiter.done()
