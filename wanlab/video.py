@@ -8,6 +8,8 @@ import io
 import os
 from typing import Any
 
+_NO_DECODE = {"skip_frame": "all"}
+
 
 def probe(source: str | os.PathLike | bytes, *, complete: bool = False) -> dict[str, Any]:
     """Container `format` name, `width`, `height`, `fps`, `duration` (s) and `codec` of the first video
@@ -22,7 +24,9 @@ def probe(source: str | os.PathLike | bytes, *, complete: bool = False) -> dict[
 
     target = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
     try:
-        with av.open(target, "r") as container:
+        # FFmpeg's stream probe decodes the first frames of an H.264 stream (pixel format, decode delay) unless
+        # told to skip them: ~70 % of this check's CPU on a 720P clip, for a pixel format nothing here reads.
+        with av.open(target, "r", options=_NO_DECODE) as container:
             stream = container.streams.video[0]
             cc = stream.codec_context
             fps = float(stream.average_rate) if stream.average_rate else 0.0
