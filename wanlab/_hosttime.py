@@ -10,7 +10,15 @@ def host_clock(value: str | None) -> float | None:
     """A DashScope time as seconds on a naive UTC reading; None when absent or not in that form."""
     if not value:
         return None
+    head = value[:23]
     try:
-        return datetime.strptime(value[:23], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+        # fromisoformat is C and reads this form on Python >= 3.11 (every poll reads two of these times)
+        parsed = datetime.fromisoformat(head) if "." in head else None
     except ValueError:
-        return None
+        parsed = None
+    if parsed is None or parsed.tzinfo is not None:
+        try:  # Python 3.10's fromisoformat wants 3 or 6 decimals; strptime reads any
+            parsed = datetime.strptime(head, "%Y-%m-%d %H:%M:%S.%f")
+        except ValueError:
+            return None
+    return parsed.replace(tzinfo=timezone.utc).timestamp()
