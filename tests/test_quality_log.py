@@ -126,17 +126,20 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_worker(tmp_path):
         textwrap.dedent(
             f"""
             import wanlab
-            open({str(marker)!r}, "a").write("ran\\n")
+            with open({str(marker)!r}, "a") as fh:
+                fh.write("ran\\n")
             with wanlab.Lab(time_scale=0.002, quiet=True, home={str(tmp_path / "home")!r}) as lab:
                 job = lab.run_sync(wanlab.T2V("a kite", duration=2, seed=1))
                 print(lab.measure([job.id]).loc[job.id, "quality_error"], lab.sim.stats()["submits"])
             """
         )
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-W", "always::ResourceWarning", str(script)], capture_output=True,
+                         text=True, timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["<NA>", "1"]
     assert marker.read_text() == "ran\n"
+    assert "ResourceWarning" not in out.stderr, out.stderr[-2000:]   # the worker's pipe is closed at exit
 
 
 def test_every_quality_figure_has_a_log_column():

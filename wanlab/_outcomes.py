@@ -103,6 +103,7 @@ class _Worker:
             self.dead = True
             left, self.pending = list(self.pending.values()), {}
         code = self.proc.wait()
+        self._close_output()
         for fut in left:
             fut.set_exception(WorkerDied(f"the measuring worker ended (exit code {code}) before answering"))
 
@@ -114,6 +115,13 @@ class _Worker:
             self.proc.wait(2)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._close_output()  # at exit the reader thread may never run again to do it
+
+    def _close_output(self) -> None:
+        """The worker's stdout, once it has ended (left open: a ResourceWarning when the process exits)."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
 
 
 class MeasureError(RuntimeError):
