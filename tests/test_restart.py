@@ -84,6 +84,8 @@ def test_kill_9_mid_sweep_then_run_all_again_pays_once(tmp_path):
         finally:
             if child.poll() is None:
                 child.kill()
+            with child:  # closes its pipes (else a ResourceWarning at exit)
+                pass
         left = [s for s, _ in _rows(db) if s not in TERMINAL]
         assert left, "the kill left nothing unfinished"
         lab = Lab(provider="dashscope", api_key=KEY, base_url=sim.dashscope_url(), home=home, time_scale=TS,
@@ -180,6 +182,7 @@ def test_a_live_owner_keeps_its_rows_until_it_dies(tmp_path):
     finally:
         proc.kill()
         proc.wait(30)
+        proc.stdout.close()
     assert log.claim("r1")
 
 
@@ -278,3 +281,5 @@ def test_a_follower_takes_the_run_over_when_its_kernel_dies(tmp_path):
         finally:
             if child.poll() is None:
                 child.kill()
+            with child:  # closes its pipes (else a ResourceWarning at exit)
+                pass

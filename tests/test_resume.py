@@ -102,6 +102,8 @@ def test_sigkill_mid_sweep_then_resume_finishes_all_40_exactly_once(tmp_path, at
         finally:
             if child.poll() is None:
                 child.kill()
+            with child:  # closes its pipes (else a ResourceWarning at exit)
+                pass
         at_kill = _statuses(db)                     # the state the dead kernel left
         assert sum(s not in TERMINAL for s in at_kill) > 0
         submits_at_kill = sim.stats()["submits"]
