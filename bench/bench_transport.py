@@ -1,5 +1,6 @@
 """Benchmark (not a test): client CPU per request on the request path alone — httpx on httpcore (httpx's own
-transport), httpx on aiohttp (wanlab's `_transport.AiohttpTransport`, the default), and aiohttp alone — 50
+transport), httpx on aiohttp (wanlab's `_transport.AiohttpTransport`, the default), the Lab's own `Http.send`
+over it, and aiohttp alone — 50
 concurrent callers GETting a task's status from the sim in another process (`_common.SimProcess`).
 
     python bench/bench_transport.py            # 3,000 requests per contender
@@ -28,6 +29,28 @@ async def _httpx(url: str, n: int, c: int, transport) -> float:
         c0 = cpu_s()
         await asyncio.gather(*(worker() for _ in range(c)))
         return (cpu_s() - c0) / n * 1000
+
+
+async def _wanlab(url: str, n: int, c: int) -> float:
+    """The Lab's own path: `_http.Http.send` (the key added at send time, its URL parsed once) on aiohttp."""
+    from wanlab._http import Http
+    from wanlab.limits import Limits
+    from wanlab.providers.base import HttpRequest
+    from wanlab.secret import Secret
+
+    http = Http(Secret("sk-bench-transport"), Limits(submits_per_s=200, queries_per_s=100_000, concurrent_jobs=c))
+    req = HttpRequest("GET", url, route="query")
+    try:
+        async def worker() -> None:
+            for _ in range(n // c):
+                (await http.send(req)).json()
+
+        await worker()
+        c0 = cpu_s()
+        await asyncio.gather(*(worker() for _ in range(c)))
+        return (cpu_s() - c0) / n * 1000
+    finally:
+        await http.aclose()
 
 
 async def _aiohttp(url: str, n: int, c: int) -> float:
@@ -61,6 +84,7 @@ def main() -> None:
         rows = {
             "httpx on httpcore": asyncio.run(_httpx(url, n, c, None)),
             "httpx on aiohttp (wanlab's default)": asyncio.run(_httpx(url, n, c, AiohttpTransport())),
+            "wanlab's Http.send (httpx on aiohttp, as a Lab sends)": asyncio.run(_wanlab(url, n, c)),
             "aiohttp alone": asyncio.run(_aiohttp(url, n, c)),
         }
     finally:
