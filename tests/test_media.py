@@ -33,6 +33,16 @@ def test_probe_reads_the_video(make_lab):
     assert info["duration"] == pytest.approx(2.0, abs=0.05) and info["sha256"] == job.sha256
 
 
+def test_the_download_check_reads_without_decoding_what_a_decoding_probe_reads(make_lab):
+    """probe_file keeps FFmpeg from decoding frames while it probes (its CPU); nothing it records may change."""
+    from wanlab.video import probe
+
+    job = make_lab().run_sync(REQ, timeout=60)
+    fast = probe(job.video_path, complete=True, decode=False)
+    assert fast == probe(job.video_path, complete=True)
+    assert (fast["width"], fast["height"], fast["fps"], fast["frames"]) == (1280, 720, 30.0, 60)
+
+
 def test_verify_catches_a_changed_file(tmp_path):
     store = MediaStore(tmp_path)
     p = store.put_bytes(b"some input", ".png")
