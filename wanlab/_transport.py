@@ -22,8 +22,8 @@ import aiohttp
 import httpx
 
 # A result video is read in pieces of up to 1 MiB (aiohttp's buffer per connection, 2 MiB at most before it
-# stops reading the socket): ~12 % less CPU per 20 MB download than 64 KiB pieces, measured over 8 interleaved
-# rounds; each piece still goes to disk as it arrives
+# stops reading the socket): 0.80–0.87× the CPU of 64 KiB pieces per 20 MB download (bench/bench_transport.py,
+# interleaved rounds); each piece still goes to disk as it arrives
 _CHUNK = 1 << 20
 
 

@@ -13,15 +13,15 @@ def probe(source: str | os.PathLike | bytes, *, complete: bool = False, decode: 
     """Container `format` name, `width`, `height`, `fps`, `duration` (s) and `codec` of the first video
     stream of a file given as a path or as bytes; ValueError when it does not open as a video.
 
-    `complete=True` also demuxes every packet (cheap: no decoding), adding `frames`: a cut file fails
-    (packets missing against the index). Nothing is decoded here — decoding a 720P key frame would double
-    the CPU of this check for every download; whether the frames decode is what `wanlab.quality.measure`
-    finds out, after the run (a `quality_error` in its row). Without it only the header is read — enough to
-    check an input's size and length.
+    `complete=True` also demuxes every packet (no decoding), adding `frames`: a cut file fails (packets missing
+    against the index). Without it only the header is read — enough to check an input's size and length.
+    Whether the frames decode is what `wanlab.quality.measure` finds out, after the run (a `quality_error` in
+    its row).
 
-    `decode=False` stops FFmpeg's stream probe from decoding the first frames (it does so for a pixel format
-    and a decode delay nothing here reads: ~70 % of a download check's CPU on a 720P clip). For the hosts' MP4s,
-    whose headers say everything read here; a user's input, of any container, is probed the usual way."""
+    `decode=False` also stops FFmpeg's stream probe from decoding the first frames, which it does for a pixel
+    format and a decode delay nothing here reads (~70 % of a download check's CPU on a 720P clip): for the
+    hosts' MP4s, whose headers hold everything read here. A user's input, of any container, is probed the usual
+    way."""
     import av
 
     target = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
