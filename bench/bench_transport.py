@@ -13,7 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,14 +39,21 @@ async def _httpx(url: str, n: int, c: int, transport) -> float:
         return (cpu_s() - c0) / n * 1000
 
 
-async def _wanlab(url: str, n: int, c: int) -> float:
-    """The Lab's own path: `_http.Http.send` (the key added at send time, its URL parsed once) on aiohttp."""
+def _lab_http(concurrency: int):
+    """The Lab's own `_http.Http` (the key added at send time) on its default transport, limits out of the way."""
     from wanlab._http import Http
     from wanlab.limits import Limits
-    from wanlab.providers.base import HttpRequest
     from wanlab.secret import Secret
 
-    http = Http(Secret("sk-bench-transport"), Limits(submits_per_s=200, queries_per_s=100_000, concurrent_jobs=c))
+    return Http(Secret("sk-bench-transport"),
+                Limits(submits_per_s=200, queries_per_s=100_000, concurrent_jobs=concurrency))
+
+
+async def _wanlab(url: str, n: int, c: int) -> float:
+    """The Lab's own path: `Http.send` (its URL parsed once) on aiohttp."""
+    from wanlab.providers.base import HttpRequest
+
+    http = _lab_http(c)
     req = HttpRequest("GET", url, route="query")
     try:
         async def worker() -> None:
@@ -58,11 +70,7 @@ async def _wanlab(url: str, n: int, c: int) -> float:
 
 async def _download(url: str, part: Path, n: int, size: int) -> float:
     """CPU ms per download of `url` into `part` by the Lab's `Http.fetch_into` (after one warm-up)."""
-    from wanlab._http import Http
-    from wanlab.limits import Limits
-    from wanlab.secret import Secret
-
-    http = Http(Secret("sk-bench-transport"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5))
+    http = _lab_http(5)
     try:
         c0 = 0.0
         for i in range(n + 1):
@@ -77,12 +85,6 @@ async def _download(url: str, part: Path, n: int, size: int) -> float:
 
 
 def download_rounds(rounds: int, per_round: int, mb: int) -> dict[str, list[float]]:
-    import statistics
-    import subprocess
-    import tempfile
-    import time
-    import urllib.request
-
     import wanlab._transport as transport
 
     pieces = {"64 KiB pieces": 1 << 16, "1 MiB pieces (wanlab's)": 1 << 20}
@@ -159,8 +161,6 @@ def main() -> None:
     for name, ms in rows.items():
         print(f"| {name} | {ms:.3f} | {ms / base:.2f}× |")
     downloads = download_rounds(args.download_rounds, 5, args.download_mb)
-    import statistics
-
     print(f"| result download, {args.download_mb} MB | CPU ms (median of {args.download_rounds} rounds) | ratio |")
     print("|---|---|---|")
     first = statistics.median(next(iter(downloads.values())))
