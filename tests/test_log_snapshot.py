@@ -364,3 +364,77 @@ def test_the_writer_never_waits_for_the_logs_lock_to_keep_the_snapshot(tmp_path,
         t.join()
     assert _snapshot_hw(log) >= 6
     log.close()
+
+
+# -- whole reads: no lock held for seconds; a log without a snapshot gets one even where pandas never loads --------
+
+def test_a_whole_log_read_holds_no_lock_the_labs_threads_wait_on(tmp_path, monkeypatch):
+    """A log with no snapshot is read whole (seconds at 100k rows): meanwhile the Lab's caller and loop threads
+    still read and write through the log's connection."""
+    log = ExperimentLog(tmp_path / "runs.sqlite")
+    for i in range(5):
+        log.insert(_row(i))
+    inside, go = threading.Event(), threading.Event()
+    real = frame_mod.read
+
+    def slow(conn, tail="", params=()):
+        if tail == " ORDER BY created" and not go.is_set():
+            inside.set()
+            assert go.wait(30)
+        return real(conn, tail, params)
+
+    monkeypatch.setattr(frame_mod, "read", slow)
+    got: dict[str, pd.DataFrame] = {}
+    reader = threading.Thread(target=lambda: got.setdefault("df", log.df))
+    reader.start()
+    try:
+        assert inside.wait(30)                               # the whole read is under way …
+        writer = threading.Thread(target=lambda: log.insert(_row(5)))
+        writer.start()
+        writer.join(30)
+        assert not writer.is_alive()                         # … and a durable insert went through meanwhile
+        assert log._db.query("SELECT COUNT(*) FROM runs") == [(6,)]
+    finally:
+        go.set()
+        reader.join(30)
+    assert len(got["df"]) == 5                               # one read snapshot: the rows as the read began
+    _assert_same(log.df, _truth(log))                        # and the next frame has the sixth
+
+
+_NO_PANDAS = r"""
+import sys, threading
+from wanlab.log import ExperimentLog
+from wanlab.log import frame as frame_mod
+frame_mod.COLD_ROWS = {cold}
+log = ExperimentLog(sys.argv[1])
+assert "pandas" not in sys.modules and "pyarrow" not in sys.modules
+log._db.write_later("UPDATE runs SET notes = 'x', seq = (SELECT MAX(seq) FROM runs) + 1 WHERE run_id = 'r1'",
+                    []).result(30)
+log._db.writer.call(lambda conn: None).result(30)          # after the idle check that followed the write
+for t in [t for t in threading.enumerate() if t.name == "wanlab-log-snapshot"]:
+    t.join(60)
+print("pandas" in sys.modules, "pyarrow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("cold, builds", [(5, True), (20, False)])
+def test_a_process_without_pandas_builds_a_big_logs_missing_snapshot_in_the_background(tmp_path, cold, builds):
+    """A script or the command line (no pandas) writing to a log an older wanlab left without a snapshot: past
+    COLD_ROWS rows the writer's idle check builds one in the background, so the next kernel's first `log.df`
+    reads Arrow; a small log is left alone (no pandas imported for it)."""
+    import subprocess
+
+    path = tmp_path / "runs.sqlite"
+    old = ExperimentLog(path)
+    for i in range(12):
+        old.insert(_row(i))
+    assert not old.cache_path.exists()                       # (never closed here: a close would leave one)
+    done = subprocess.run([sys.executable, "-c", _NO_PANDAS.format(cold=cold), str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ([str(builds)] * 2)
+    assert old.cache_path.exists() is builds
+    if builds:
+        assert _snapshot_hw(old) == 13
+        fresh = ExperimentLog(path)
+        _assert_same(fresh.df, _truth(fresh))

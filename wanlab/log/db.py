@@ -65,7 +65,7 @@ class Db:
         transaction of its own: that one already has its snapshot or its write lock, and the writer would wait
         for it). Reopened for reading after close(), so a closed Lab's log can still be looked at."""
         if self.conn is None:
-            self.conn = _connect(self.path)
+            self.conn = connect(self.path)
         elif not self.conn.in_transaction:
             flush_file(self._key)
         return self.conn
@@ -89,7 +89,7 @@ class Db:
             self.on_idle(conn)
 
     def _writer_connection(self) -> sqlite3.Connection:
-        conn = _connect(self.path)
+        conn = connect(self.path)
         conn.execute("PRAGMA synchronous=FULL")  # per connection: a commit of the writer survives a crash too
         return conn
 
@@ -188,7 +188,7 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
         pass
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
 
 
@@ -197,7 +197,7 @@ def _create(path: Path) -> None:
     so an empty file is never one of ours in the making (two kernels may start one log at the same instant)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        conn = _connect(tmp)
+        conn = connect(tmp)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             create_tables(conn)
@@ -247,7 +247,7 @@ def _open(path: Path) -> sqlite3.Connection:
                 f"{path} is not an SQLite file, so not a wanlab log; move it aside or point Lab(log=…) at another path"
             )
     try:
-        conn = _connect(path)
+        conn = connect(path)
     except sqlite3.Error as exc:
         raise LogError(f"cannot open the experiment log {path} ({exc}); check the path and its permissions") from None
     try:

@@ -5,7 +5,11 @@ bumps inside its transaction — so it is exact across processes.
 The snapshot file is kept close to the table, so a new kernel's first `log.df` reads Arrow, not 100k rows of
 Python objects from SQLite (bench/bench_log.py measures both): `refresh` (from the log's writer thread)
 rewrites it once more than `STALE_ROWS` rows changed since it, and a close leaves it current
-(`keep_current`). A process that crashes leaves it at most `STALE_ROWS` rows behind."""
+(`keep_current`). A process that crashes leaves it at most `STALE_ROWS` rows behind.
+
+A whole-log read (no snapshot yet) goes through a connection of its own, in one read transaction: it takes
+seconds at 100k rows (SQLite alone needs ~0.4 s to step through every value), and holds no lock that the
+Lab's threads wait on meanwhile."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .db import Db
+from .db import Db, connect
 from .schema import COLUMNS, SCHEMA_ID, read, seconds_unit
 
 if TYPE_CHECKING:
@@ -27,9 +31,10 @@ if TYPE_CHECKING:
 # took ~0.6 s), and one rewrite (0.3-0.4 s CPU) per 2000 changed rows — rows, not writes: a row written ten times
 # counts once — is ~0.2 ms per changed row, under the durable write each change costs anyway.
 STALE_ROWS = 2000
-# A log with no snapshot and no frame to build on is read whole only up to this size in the background (at
-# close, or by the writer thread): bigger, that read would hold the log's lock for seconds; the user's first
-# `log.df` reads it then, and leaves a snapshot.
+# A log with no snapshot and no frame to build on is read whole at close only up to this size (bigger, the
+# close would take seconds; the writer thread's refresh builds it in the background instead). Past it, a
+# process without pandas still builds the missing snapshot in the background — a log an older wanlab wrote, or
+# one only scripts and the command line ever wrote — so the next kernel's first `log.df` reads Arrow.
 COLD_ROWS = 20_000
 _CHANGED = "SELECT (SELECT COALESCE(MAX(seq), 0) FROM runs), (SELECT COUNT(*) FROM runs WHERE seq > ?)"
 _DATETIMES = [name for name, _, kind in COLUMNS if kind == "datetime"]
@@ -62,20 +67,29 @@ class FrameCache:
         """On the log's writer thread, when its queue empties: when a `refresh` is due, start one on a thread of
         its own. Not on the writer: a refresh takes the log's lock, which a thread waiting for the writer may
         hold. The check reads through the writer's connection (no lock): a stat and two index lookups."""
-        if "pandas" not in sys.modules or "pyarrow" not in sys.modules or self._refreshing.locked():
+        if self._refreshing.locked():
             return
+        loaded = "pandas" in sys.modules and "pyarrow" in sys.modules
+        if not loaded and os.path.exists(self.path):
+            return  # reading its footer needs pyarrow: the next kernel loads it plus the rows changed since
         disk_hw = self._disk_hw()
         hw, stale = conn.execute(_CHANGED, [disk_hw or 0]).fetchone()
         if disk_hw is not None and disk_hw <= hw and stale <= STALE_ROWS:
             return
-        if disk_hw is None and hw == 0:
-            return  # an empty log
-        threading.Thread(target=self._refresh_alone, name="wanlab-log-snapshot", daemon=True).start()
+        if disk_hw is None and (hw == 0 or (not loaded and stale <= COLD_ROWS)):
+            return  # an empty log; or a small one without pandas here: its first `log.df` reads it whole quickly
+        name = "wanlab-log-snapshot"
+        threading.Thread(target=self._refresh_alone, args=(not loaded,), name=name, daemon=True).start()
 
-    def _refresh_alone(self) -> None:
+    def _refresh_alone(self, load: bool = False) -> None:
         if self._refreshing.acquire(blocking=False):
             try:
-                self.refresh()
+                if load:  # a big log with no snapshot, in a process without pandas (see COLD_ROWS)
+                    import pandas  # noqa: F401
+                    import pyarrow  # noqa: F401
+                self._bring_up_to_date(STALE_ROWS, cold_rows=None)
+            except Exception:
+                pass  # a cache: never fail a thread over it
             finally:
                 self._refreshing.release()
 
@@ -121,19 +135,13 @@ class FrameCache:
     def _current(self, persist: bool) -> pd.DataFrame:
         """The frame as of now: the base (memory or file) and the rows changed since, merged. Under self._lock."""
         base = self._mem if self._mem is not None else self._read()
-        with self.db.lock:
-            self.db.c().execute("BEGIN")  # one read snapshot for the counts and the rows
-            try:
-                hw, count = self.db.c().execute("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM runs").fetchone()
-                if base is not None and base[0] > hw:
-                    base = None  # the file was replaced: the snapshot is of another log
-                if base is None:
-                    delta = read(self.db.c(), " ORDER BY created")
-                else:  # `+created`: find the few changed rows by the seq index and sort them, not scan by created
-                    delta = read(self.db.c(), " WHERE seq > ? ORDER BY +created", [base[0]])
-            finally:
-                self.db.c().execute("COMMIT")
+        if base is not None:
+            with self.db.lock:
+                hw, count, delta = _counted(self.db.c(), base[0])
+            if hw < base[0]:
+                base = None  # the file was replaced: the snapshot is of another log
         if base is None:
+            hw, count, delta = self._whole()
             out = delta
         elif not len(delta):
             out = base[1]
@@ -142,8 +150,7 @@ class FrameCache:
             if out is None:
                 out = _merged(base[1], delta)
         if len(out) != count:  # should not happen; never serve a wrong frame
-            with self.db.lock:
-                out = read(self.db.c(), " ORDER BY created")
+            hw, count, out = self._whole()
             self._mem = None
             return out
         self._mem = (hw, out)
@@ -151,6 +158,16 @@ class FrameCache:
         if count and (base is None or len(delta) > max(1000, count // 50) or (persist and hw != disk_hw)):
             self._write(hw, out)  # (an empty frame is not worth a file, and Arrow forgets its fixed categories)
         return out
+
+    def _whole(self) -> tuple[int, int, pd.DataFrame]:
+        """(high-water mark, rows, frame) of the whole log, through a connection of its own: after this
+        process's queued writes, in one read transaction, and without `db.lock` (see the module's note)."""
+        self.db.flush()
+        conn = connect(self.db.path)
+        try:
+            return _counted(conn, None)
+        finally:
+            conn.close()
 
     def _disk_hw(self) -> int | None:
         """The snapshot file's high-water mark from its footer (not its rows), None if it is not a usable
@@ -219,6 +236,20 @@ class FrameCache:
             self._disk = (ident, hw)
         except Exception:
             pass  # a cache is an optimisation: never fail a read over it
+
+
+def _counted(conn: sqlite3.Connection, after: int | None) -> tuple[int, int, pd.DataFrame]:
+    """(high-water mark, rows, frame) in one read snapshot: the rows changed after `after`, or all rows."""
+    conn.execute("BEGIN")
+    try:
+        hw, count = conn.execute("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM runs").fetchone()
+        if after is None or hw < after:
+            rows = read(conn, " ORDER BY created") if after is None else read(conn, " WHERE 0")
+        else:  # `+created`: find the few changed rows by the seq index and sort them, not scan by created
+            rows = read(conn, " WHERE seq > ? ORDER BY +created", [after])
+    finally:
+        conn.execute("COMMIT")
+    return hw, count, rows
 
 
 def _merged(old: pd.DataFrame, delta: pd.DataFrame) -> pd.DataFrame:
