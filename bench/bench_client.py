@@ -4,7 +4,9 @@ The sim runs in a SEPARATE process (`_common.SimProcess`: a `SimServer` with its
 `wanlab sim` has no flags for the rate limits), so only
 the client's CPU is counted: `resource.getrusage(RUSAGE_SELF)` user + system time of this process
 (the Lab's loop thread, the log writer, downloads, sha256 and the MP4 probe) from the first submit
-to the last job done, divided by the jobs.
+to the last job done, divided by the jobs. Side by side, the same jobs through the official dashscope SDK as
+its docs show it (`VideoSynthesis.call` in a thread pool, the video fetched with `requests`; no log, no hash,
+no MP4 check), and a floor: the same HTTP exchanges as bare aiohttp calls on one event loop, nothing else.
 
 Memory: RSS (VmRSS, /proc/self/status) after a warm-up job (imports, loop, log, httpx pool all
 alive) versus with 1,000 jobs submitted and PENDING/RUNNING on the sim (sim concurrency 2,000, time
@@ -23,7 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SimProcess, cpu_by_thread, cpu_s, machine, rss_mb, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS, ScaledTime, SimProcess, cpu_by_thread, cpu_s, machine, rss_mb, write_json)
 
 KEY = "sk-bench-client"
 GOAL_CPU_MS, GOAL_MB = 5.0, 50.0
@@ -90,6 +93,117 @@ def cpu_per_job(args: argparse.Namespace, name: str, policy, warm: int = 1) -> d
     return row
 
 
+def sdk_cpu_per_job(args: argparse.Namespace) -> dict:
+    """The same jobs through the official dashscope SDK, as its docs show it: `VideoSynthesis.call` (submit, then
+    its `wait` loop) in a pool of `--cpu-concurrency` threads, then the video fetched with `requests` and written
+    to disk — no log, no hash, no MP4 check. Its `time.sleep` sleeps `s × scale` (as in bench_polling)."""
+    import concurrent.futures
+
+    import dashscope
+    import dashscope.client.base_api as base_api
+    import requests
+    from dashscope import VideoSynthesis
+
+    scale = args.time_scale
+    sim = SimProcess(time_scale=scale, seed=1, dashscope_concurrency=args.cpu_concurrency,
+                     dashscope_submits_per_s=None, dashscope_queries_per_s=None)
+    old_url, old_time = dashscope.base_http_api_url, base_api.time
+    dashscope.base_http_api_url = sim.url
+    base_api.time = ScaledTime(scale)
+    session = requests.Session()
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            def one(i: int) -> float:
+                t0 = time.monotonic()
+                rsp = VideoSynthesis.call(model="wan2.7-t2v", prompt="cpu job", api_key=KEY, resolution="720P",
+                                          duration=2, seed=i % 4)
+                assert rsp.status_code == 200 and rsp.output.task_status == "SUCCEEDED", rsp
+                with session.get(rsp.output.video_url, stream=True, timeout=60) as got:
+                    got.raise_for_status()
+                    with open(os.path.join(home, f"{i}.mp4"), "wb") as fh:
+                        for chunk in got.iter_content(1 << 16):
+                            fh.write(chunk)
+                return time.monotonic() - t0
+
+            one(-1)                                                   # imports, connection pools
+            q0 = sim.stats()["requests"].get("query", 0)
+            c0, by0 = cpu_s(), cpu_by_thread()
+            with concurrent.futures.ThreadPoolExecutor(args.cpu_concurrency) as pool:
+                lat = list(pool.map(one, range(args.cpu_jobs)))
+                cpu, by1 = cpu_s() - c0, cpu_by_thread()             # while the pool's threads live
+            polls = (sim.stats()["requests"].get("query", 0) - q0) / args.cpu_jobs
+    finally:
+        dashscope.base_http_api_url, base_api.time = old_url, old_time
+        session.close()
+        sim.stop()
+    per = cpu / args.cpu_jobs * 1000
+    name = f"dashscope SDK {dashscope.__version__} VideoSynthesis.call, {args.cpu_concurrency} threads"
+    threads = {k: round((v - by0.get(k, 0.0)) / args.cpu_jobs * 1000, 2) for k, v in by1.items()
+               if v - by0.get(k, 0.0) > 0}
+    print(f"  CPU {name:28} {per:7.2f} ms/job  ({polls:.1f} polls/job; median job "
+          f"{statistics.median(lat) / scale:.0f} host s; no log, no hash, no MP4 check)", flush=True)
+    return {"policy": name, "jobs": args.cpu_jobs, "cpu_ms_per_job": round(per, 2), "polls_per_job": round(polls, 2),
+            "job_latency_median_s": round(statistics.median(lat) / scale, 1), "cpu_ms_per_job_by_thread": threads,
+            "probe_cpu_ms_per_file": 0.0, "meets_goal": per <= GOAL_CPU_MS,
+            "note": "official SDK, for comparison: no experiment log, no sha256, no MP4 check"}
+
+
+def bare_cpu_per_job(args: argparse.Namespace, every: float = 15.0) -> dict:
+    """A floor, not a client: the same jobs as bare aiohttp calls on one event loop — submit, a GET every `every`
+    host seconds (about as many polls as `EtaPoll()` makes here), the video streamed to a file — with nothing
+    else: no log, no retries, no rate limits, no hash, no MP4 check. What the HTTP exchanges alone cost."""
+    import asyncio
+
+    import aiohttp
+
+    scale = args.time_scale
+    sim = SimProcess(time_scale=scale, seed=1, dashscope_concurrency=args.cpu_concurrency,
+                     dashscope_submits_per_s=None, dashscope_queries_per_s=None)
+    auth = {"Authorization": f"Bearer {KEY}"}
+
+    async def one(http: aiohttp.ClientSession, slots: asyncio.Semaphore, i: int, home: str) -> int:
+        body = {"model": "wan2.7-t2v", "input": {"prompt": "cpu job"},
+                "parameters": {"resolution": "720P", "duration": 2, "seed": i % 4}}
+        async with slots:
+            async with http.post(f"{sim.url}/services/aigc/video-generation/video-synthesis", json=body,
+                                 headers={**auth, "X-DashScope-Async": "enable"}) as r:
+                task = (await r.json())["output"]["task_id"]
+            polls = 0
+            while True:
+                await asyncio.sleep(every * scale)
+                async with http.get(f"{sim.url}/tasks/{task}", headers=auth) as r:
+                    out = (await r.json())["output"]
+                polls += 1
+                if out["task_status"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+                    break
+            assert out["task_status"] == "SUCCEEDED", out
+            async with http.get(out["video_url"]) as r:
+                with open(os.path.join(home, f"{i}.mp4"), "wb") as fh:
+                    async for chunk in r.content.iter_chunked(1 << 16):
+                        fh.write(chunk)
+            return polls
+
+    async def run(home: str) -> tuple[float, float]:
+        slots = asyncio.Semaphore(args.cpu_concurrency)
+        async with aiohttp.ClientSession() as http:
+            await one(http, slots, -1, home)                          # connection pool, imports
+            c0 = cpu_s()
+            polls = await asyncio.gather(*(one(http, slots, i, home) for i in range(args.cpu_jobs)))
+            return cpu_s() - c0, statistics.fmean(polls)
+
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            cpu, polls = asyncio.run(run(home))
+    finally:
+        sim.stop()
+    per = cpu / args.cpu_jobs * 1000
+    name = f"bare aiohttp {aiohttp.__version__}, a poll every {every:g} s (floor)"
+    print(f"  CPU {name:28} {per:7.2f} ms/job  ({polls:.1f} polls/job; nothing but the HTTP exchanges)", flush=True)
+    return {"policy": name, "jobs": args.cpu_jobs, "cpu_ms_per_job": round(per, 2), "polls_per_job": round(polls, 2),
+            "probe_cpu_ms_per_file": 0.0, "meets_goal": per <= GOAL_CPU_MS,
+            "note": "a floor: the HTTP exchanges on one event loop and nothing else (no log, retries, limits, checks)"}
+
+
 def memory_in_flight(args: argparse.Namespace) -> dict:
     from wanlab import T2V, EtaPoll
 
@@ -150,7 +264,9 @@ def main() -> None:
           f"{args.time_scale}); memory with {args.inflight} jobs in flight", flush=True)
     cpu_rows = [cpu_per_job(args, "default, 3 similar runs logged (learned)", None, warm=4),
                 cpu_per_job(args, "default, empty log (= HostCadence)", None),
-                cpu_per_job(args, "EtaPoll()", EtaPoll())]
+                cpu_per_job(args, "EtaPoll()", EtaPoll()),
+                sdk_cpu_per_job(args),
+                bare_cpu_per_job(args)]
     mem = memory_in_flight(args)
     print()
     print("| measure | value | goal |")
