@@ -7,8 +7,9 @@ Setup: `wanlab sim` with `dashscope_concurrency=C`, fixed latencies (`latency_si
 second); the wanlab Lab gets the same `Limits`. All makespans are host seconds (real / time scale).
 
 Contenders:
-* wanlab `lab.sweep(base, negative_prompt=[…N values…]).run(max_concurrency=C)` with the default
-  `HostCadence` and with `EtaPoll()`. The negative prompt is not part of the sim's render spec, so the
+* wanlab `lab.sweep(base, negative_prompt=[…N values…]).run(max_concurrency=C)` with the default (no
+  `poll=`: the host's cadence until 3 similar runs are in the log, then planned from them), with
+  `HostCadence` throughout, and with `EtaPoll()`. The negative prompt is not part of the sim's render spec, so the
   N requests are distinct but render once (the sim's render cache): rendering is out of the measurement.
   `--distinct-seeds` sweeps `seed=[…]` instead, so every job renders (sim rendering then shares the
   2 cores with the client; noted in the output).
@@ -156,7 +157,8 @@ def main() -> None:
         rows.append(r)
         print(f"  {name:58} makespan {r['makespan_s']:9.1f} s  {r['vs_ideal']:.3f} × ideal", flush=True)
 
-    add("wanlab sweep, HostCadence (default)", run_wanlab(args, HostCadence()))
+    add("wanlab sweep, the default (learns from the log; empty at the start)", run_wanlab(args, None))
+    add("wanlab sweep, HostCadence (the default before it learned)", run_wanlab(args, HostCadence()))
     add("wanlab sweep, EtaPoll()", run_wanlab(args, EtaPoll()))
     add(f"dashscope SDK VideoSynthesis.call, for loop (×{n} from {args.sdk_seq_jobs})",
         run_sdk(args, 1, args.sdk_seq_jobs), extrapolated_from=args.sdk_seq_jobs)
