@@ -56,6 +56,21 @@ def test_logged_runs_are_reused_unless_asked(make_lab, sim):
     assert sim.stats()["submits"] == 4 and fresh.df["reused"].tolist() == [False]
 
 
+def test_a_cell_another_kernel_finished_after_the_sweep_began_is_reused_not_paid_again(make_lab, sim, monkeypatch):
+    """Two kernels run the same sweep: each looks for finished runs when it starts, then submits cell after cell.
+    A cell the other one finishes in between must be found when this one comes to it — in the transaction that
+    would log a new run — not sent again (two kernels at once paid for 13–16 runs of 12 before)."""
+    other, this = make_lab(), make_lab()                   # one log, as two kernels on one notebook's folder
+    monkeypatch.setattr(wanlab.sweep.Sweep, "_reusable", lambda self: {})   # what this sweep saw at its start
+    done = other.run_sync(BASE.replace(seed=2), timeout=60)                 # … the other kernel finishes seed 2
+    sweep = this.sweep(BASE, seed=[1, 2]).run(progress=False)
+    assert sim.stats()["submits"] == 2                     # the other kernel's seed 2, and this one's seed 1
+    df = sweep.df
+    assert df["reused"].tolist() == [False, True] and df["run_id"].tolist()[1] == done.id
+    assert (df["status"] == "SUCCEEDED").all()
+    assert this.submit(BASE.replace(seed=2)).id != done.id  # `submit` itself still pays for a new sample
+
+
 def test_budget_stops_a_sweep_and_never_overspends(make_lab, sim):
     lab = make_lab()
     sweep = lab.sweep(BASE, seed=list(range(10)))          # 10 × $0.20

@@ -252,6 +252,23 @@ class Lab(LabOutcomes):
 
         Raises `BudgetExceeded` (nothing sent, nothing logged) when the estimate would take the Lab's
         budget — or `budget`, a sweep's own `cost.Budget` — past its limit, or when actual spend has reached it."""
+        job = self._submit(req, study=study, tags=tags, budget=budget, fresh=fresh)
+        assert isinstance(job, Job)
+        return job
+
+    def _submit(
+        self,
+        req: Request,
+        *,
+        study: str | None = None,
+        tags: dict[str, Any] | None = None,
+        budget: Budget | None = None,
+        fresh: bool = False,
+        reuse: bool = False,
+    ) -> Job | str:
+        """`submit`; with `reuse`, a seeded request whose run already SUCCEEDED in the log is not sent and that
+        run's id comes back instead — decided in the transaction that would log the new run (`Sweep.run`: a
+        cell another kernel finished after this sweep started)."""
         self._check_open()
         spec = self.resolve(req)
         if tags is not None:
@@ -275,6 +292,7 @@ class Lab(LabOutcomes):
                 params,
                 inputs,
                 attach=attach,
+                reuse=reuse and attach,
                 study=study,
                 base_url=self.provider.base_url,
                 est_cost=est.amount,
@@ -290,6 +308,8 @@ class Lab(LabOutcomes):
             return self._start(job, "submit")
         for b in admitted:
             b.settle(job.id, None)  # nothing new is spent: the run it attaches to is counted already
+        if existing["status"] == "SUCCEEDED":
+            return str(existing["run_id"])
         return self._attach(existing)
 
     def _attach(self, row: dict[str, Any]) -> Job:

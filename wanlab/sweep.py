@@ -199,13 +199,20 @@ class Sweep:
                     if i in refused:
                         continue
                     try:
-                        job = self.lab.submit(
-                            self.requests[i], study=self.study, budget=guard, tags={"sweep_cell": self.cells[i]}
+                        job = self.lab._submit(
+                            self.requests[i],
+                            study=self.study,
+                            budget=guard,
+                            tags={"sweep_cell": self.cells[i]},
+                            reuse=self.reuse,
                         )
                     except BudgetExceeded as exc:
                         refused[i] = str(exc)
                         continue
                     queue.remove(i)
+                    if isinstance(job, str):  # another kernel finished this cell since the sweep started
+                        reused[i] = self.run_ids[i] = job
+                        continue
                     self.jobs[i], self.run_ids[i] = job, job.id
                     on_host.add(i)
                     unfinished.add(i)

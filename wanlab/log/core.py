@@ -137,15 +137,23 @@ class ExperimentLog:
         self.update(run_id, **values)
 
     def record_created(
-        self, job: Job, params: dict[str, Any], inputs: dict[str, Any], *, attach: bool = False, **extra: Any
+        self,
+        job: Job,
+        params: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        attach: bool = False,
+        reuse: bool = False,
+        **extra: Any,
     ) -> dict[str, Any] | None:
         """The row for a new job, before anything is sent; the job then updates it via `observe`.
         `params` and `inputs` come from `records.to_record` and are enough to rebuild the request.
 
         With `attach`, and an unfinished row for the same request (fingerprint, model, host, base URL) in
         the log — from this process, another live one, or a dead one — nothing is written and that row is
-        returned instead: the run is already paid for or about to be. Check and insert are one transaction,
-        so two kernels running the same cell at once make one row between them."""
+        returned instead: the run is already paid for or about to be. With `reuse` too, failing that, the
+        latest SUCCEEDED row for it (a sweep's cell another kernel finished meanwhile). Check and insert are
+        one transaction, so two kernels running the same cell at once make one row between them."""
         req = job.request
         row = {
             "run_id": job.id,
@@ -178,11 +186,15 @@ class ExperimentLog:
         same = " AND ".join(f"{k} IS ?" for k in keys) + f" AND host IN ({', '.join('?' * len(hosts))})"
         values = {**row, "updated": time.time()}
         run_id = values.pop("run_id")
+        ident: list[Any] = [row.get(k) for k in keys] + hosts
         with self._db.immediate() as conn:
             found = conn.execute(
-                f"{SELECT} WHERE {same} AND {NOT_TERMINAL} ORDER BY created DESC LIMIT 1",
-                [row.get(k) for k in keys] + hosts + list(TERMINAL),
+                f"{SELECT} WHERE {same} AND {NOT_TERMINAL} ORDER BY created DESC LIMIT 1", ident + list(TERMINAL)
             ).fetchone()
+            if found is None and reuse:
+                found = conn.execute(
+                    f"{SELECT} WHERE {same} AND status = 'SUCCEEDED' ORDER BY created DESC LIMIT 1", ident
+                ).fetchone()
             if found is None:
                 conn.execute(*_insert(run_id, values))
         return dict(zip(NAMES, found, strict=True)) if found is not None else None
