@@ -121,3 +121,116 @@ def test_answers_keep_their_bytes_headers_and_no_cookies():
     assert len(requests) == 2
     assert b"authorization: bearer sk-transport-test-1234" in requests[0].lower()
     assert b"cookie" not in requests[1].lower()  # a host's cookie is not carried to the next request
+
+
+# -- the direct path: a Lab's GETs (its polls) skip httpx's objects on the default transport -------------------
+
+def _http(**kw) -> Http:
+    return Http(Secret("sk-transport-test-1234"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5), **kw)
+
+
+async def _answer_with(head: bytes, body: bytes, seen: list[bytes]) -> Handler:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                seen.append(await _read_request(reader))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            writer.write(head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+    return answer
+
+
+def test_a_get_answers_the_same_on_the_direct_path_as_through_httpx():
+    """Status, headers (lower-case names, a repeated one joined as httpx joins it), body; the key only on a
+    request marked `auth`; the same request headers but Accept-Encoding (nothing decodes on the direct path)."""
+    seen: list[bytes] = []
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: r-1\r\nVary: a\r\nVary: b\r\n"
+            b"Retry-After: 3\r\n")
+    body = '{"output": {"task_status": "RUNNING", "note": "ünï"}}'.encode()
+
+    async def main() -> list:
+        server, url = await _serve(await _answer_with(head, body, seen))
+        async with server:
+            direct, through = _http(), _http(transport=AiohttpTransport())   # an explicit transport: httpx's path
+            try:
+                out = []
+                for http in (direct, through):
+                    out.append(await http.send(HttpRequest("GET", url + "/tasks/t-1", route="query")))
+                    out.append(await http.send(HttpRequest("GET", url + "/x", route="download", auth=False)))
+                return out
+            finally:
+                await direct.aclose()
+                await through.aclose()
+
+    got = asyncio.run(main())
+    assert got[0] == got[2] and got[1] == got[3]            # HttpResponse: status, headers, body
+    assert got[0].headers["vary"] == "a, b" and got[0].header("Retry-After") == "3" and got[0].body == body
+    lines = [{ln.split(b":", 1)[0].lower() for ln in r.split(b"\r\n")[1:] if b":" in ln} for r in seen]
+    assert lines[0] | {b"accept-encoding"} == lines[2]      # the direct path sends what httpx sends, but that
+    assert b"bearer sk-transport-test-1234" in seen[0].lower() and b"bearer sk-transport-test-1234" in seen[2].lower()
+    assert b"authorization" not in seen[1].lower() and b"authorization" not in seen[3].lower()
+
+
+def test_a_redirected_get_is_sent_again_through_httpx_and_the_key_stays_home():
+    home_seen: list[bytes] = []
+    away_seen: list[bytes] = []
+    body = b'{"output": {"task_status": "SUCCEEDED"}}'
+
+    async def main() -> object:
+        away, away_url = await _serve(await _answer_with(b"HTTP/1.1 200 OK\r\n", body, away_seen))
+        moved = f"HTTP/1.1 302 Found\r\nLocation: {away_url}/there\r\n".encode()
+        home, home_url = await _serve(await _answer_with(moved, b"", home_seen))
+        async with home, away:
+            http = _http()
+            try:
+                return await http.send(HttpRequest("GET", home_url + "/tasks/t-1", route="query"))
+            finally:
+                await http.aclose()
+
+    resp = asyncio.run(main())
+    assert resp.status == 200 and resp.body == body
+    assert len(home_seen) == 2                              # the direct GET, then httpx's, which followed …
+    assert len(away_seen) == 1 and b"authorization" not in away_seen[0].lower()   # … without the key elsewhere
+
+
+def test_the_direct_path_classifies_failures_as_the_transport_does():
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.close()
+
+    async def get(url: str) -> object:
+        http = _http()
+        try:
+            return await http.send(HttpRequest("GET", url + "/tasks/t-1", route="query"))
+        finally:
+            await http.aclose()
+
+    async def hung() -> object:
+        server, url = await _serve(hang_up)
+        async with server:
+            return await get(url)
+
+    with pytest.raises(NOT_SENT):
+        asyncio.run(get(f"http://127.0.0.1:{_free_port()}"))
+    with pytest.raises(AMBIGUOUS) as caught:
+        asyncio.run(hung())
+    assert not isinstance(caught.value, NOT_SENT)
+
+
+def test_a_given_transport_sees_every_get():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    async def main() -> object:
+        http = _http(transport=httpx.MockTransport(handler))
+        try:
+            return await http.send(HttpRequest("GET", "http://host.test/tasks/t-1", route="query"))
+        finally:
+            await http.aclose()
+
+    assert asyncio.run(main()).json() == {"ok": True}
+    assert len(seen) == 1 and seen[0].headers["authorization"] == "Bearer sk-transport-test-1234"

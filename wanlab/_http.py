@@ -34,14 +34,14 @@ class _Bearer(httpx.Auth):
     """Adds the key at send time, so no request object of ours ever holds it."""
 
     def __init__(self, secret: Secret):
-        self._secret = secret
+        self.secret = secret
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        request.headers["Authorization"] = f"Bearer {self.secret.reveal()}"
         yield request
 
     def __repr__(self) -> str:
-        return f"_Bearer({self._secret!r})"
+        return f"_Bearer({self.secret!r})"
 
 
 class _NoCookies(httpx.Cookies):
@@ -88,14 +88,31 @@ class Http:
         self._transport = transport
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self._wire: AiohttpTransport | None = None  # the default transport, when no other was given
+        self._get_base: dict[str, str] | None = None
         self.submit_rate: RateLimiter | None = None
         self.query_rate: RateLimiter | None = None
         self.slots: asyncio.Semaphore | None = None
 
+    def _get_headers(self, req: HttpRequest) -> dict[str, str]:
+        """A GET's headers on the direct path: the client's defaults but Accept-Encoding (nothing decodes
+        there: the host answers uncompressed), the request's own, and the key when the request is the API
+        host's — added here, at send time, as `_Bearer` does on the httpx path."""
+        if self._get_base is None:
+            assert self._client is not None
+            self._get_base = {k: v for k, v in self._client.headers.items() if k != "accept-encoding"}
+        out = dict(self._get_base)
+        out.update((k.lower(), v) for k, v in req.headers.items())
+        if req.auth:
+            out["authorization"] = f"Bearer {self._auth.secret.reveal()}"
+        return out
+
     def ensure(self) -> httpx.AsyncClient:
         if self._client is None:
+            if self._transport is None:  # ours: polls may skip httpx's objects (see `send`)
+                self._wire = AiohttpTransport()
             self._client = _Client(
-                transport=self._transport or AiohttpTransport(),
+                transport=self._transport or self._wire,
                 timeout=self._timeout,
                 follow_redirects=True,
                 trust_env=False,
@@ -129,9 +146,14 @@ class Http:
             kwargs["data"] = req.data
         elif req.content is not None:
             kwargs["content"] = req.content
+        limit = client.timeout if timeout is None else httpx.Timeout(timeout, connect=min(10.0, timeout))
+        if self._wire is not None and req.method == "GET" and not kwargs:  # a poll: straight to aiohttp
+            got = await self._wire.get(str(url), self._get_headers(req), limit.as_dict())
+            if not 300 <= got.status < 400:
+                return HttpResponse(got.status, got.headers, got.body)
+            # a redirect: sent again below, through httpx, which follows it (and never to another host with the key)
         headers = client.headers.copy()
         headers.update(req.headers)  # case-insensitive: the request's own replace the defaults
-        limit = client.timeout if timeout is None else httpx.Timeout(timeout, connect=min(10.0, timeout))
         request = httpx.Request(
             req.method,
             url,
