@@ -46,6 +46,18 @@ async def _post(url: str, timeout: float = 5.0) -> httpx.Response:
         return await client.post(url + "/submit", json={"model": "wan2.7-t2v"})
 
 
+async def _answer_with(head: bytes, body: bytes, seen: list[bytes]) -> Handler:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                seen.append(await _read_request(reader))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            writer.write(head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+    return answer
+
+
 def test_refused_connection_is_never_sent():
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(NOT_SENT):
@@ -88,22 +100,10 @@ def test_no_answer_within_the_read_timeout_is_ambiguous():
 
 def test_answers_keep_their_bytes_headers_and_no_cookies():
     requests: list[bytes] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                requests.append(await _read_request(reader))
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            body = b'{"output": {"task_status": "RUNNING"}}'
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: acw=1; Path=/\r\n"
-                b"X-Request-Id: r-1\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-            )
-            await writer.drain()
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: acw=1; Path=/\r\nX-Request-Id: r-1\r\n"
 
     async def main() -> list:
-        server, url = await _serve(answer)
+        server, url = await _serve(await _answer_with(head, b'{"output": {"task_status": "RUNNING"}}', requests))
         async with server:
             http = Http(Secret("sk-transport-test-1234"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5))
             try:
@@ -127,18 +127,6 @@ def test_answers_keep_their_bytes_headers_and_no_cookies():
 
 def _http(**kw) -> Http:
     return Http(Secret("sk-transport-test-1234"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5), **kw)
-
-
-async def _answer_with(head: bytes, body: bytes, seen: list[bytes]) -> Handler:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                seen.append(await _read_request(reader))
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            writer.write(head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-    return answer
 
 
 def test_a_get_answers_the_same_on_the_direct_path_as_through_httpx():
