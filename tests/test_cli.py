@@ -322,3 +322,22 @@ def test_every_command_is_there_and_importing_the_cli_does_nothing(tmp_path):
     got = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(tmp_path / "home"))
     assert got.stdout.strip() == "[]", got.stderr
     assert not (tmp_path / "home").exists()
+
+
+def test_generate_reuses_a_run_another_process_finished_after_its_first_look(tmp_path, monkeypatch, capsys, sim):
+    """`generate` looks for a finished twin first, for its message; one finished in between (another process
+    running the same command) is found again where the new run would be logged, and nothing is sent."""
+    import wanlab.cli._generate as generate
+    from wanlab.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("WANLAB_HOME", str(home))
+    cmd = ["generate", "a red kite over a green hill", "--duration", "2", "--seed", "6", *_on(sim), "--json"]
+    submits = _stats(sim)["submits"]
+    assert main(cmd) == 0
+    first = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(generate, "finished_twin", lambda *a, **k: None)    # its first look found nothing …
+    assert main(cmd) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["reused"] is True and again["run_id"] == first["run_id"]   # … the log's transaction did
+    assert len(_rows(home)) == 1 and _stats(sim)["submits"] == submits + 1

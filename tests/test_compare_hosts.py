@@ -152,3 +152,13 @@ def test_sim_labels_and_an_old_logs_sim_rows(tmp_path):
         assert row["status"] == "UNKNOWN" and row["error_code"] == "wanlab.SimGone"
         job = lab.run_sync(REQ, timeout=60)
         assert job.status is Status.SUCCEEDED and lab.log.get(job.id)["host"] == "sim:dashscope-singapore"
+
+
+def test_a_run_another_kernel_finished_after_the_plan_is_reused_not_paid_again(make_lab, sim, monkeypatch):
+    """compare_hosts plans which runs to reuse, then sends the rest: a run another kernel finishes in between is
+    found where the new one would be logged, and not sent again."""
+    other, this = make_lab(), make_lab()                     # one log, two kernels
+    done = other.run_sync(REQ, timeout=60)
+    monkeypatch.setattr(wanlab._recovery, "finished_twin", lambda *a, **k: None)   # the plan saw no finished run
+    again = compare_hosts(REQ, [this])
+    assert sim.stats()["submits"] == 1 and again.jobs == [] and again.reused == [done.id]

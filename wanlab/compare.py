@@ -132,13 +132,14 @@ def compare_hosts(
     comparison = Comparison(reqs, labs, prices, study or f"compare-{uuid.uuid4().hex[:8]}")
     for lab, reused in zip(labs, plan, strict=True):
         for req, run_id in zip(reqs, reused, strict=True):
-            if run_id is None:
-                job = lab.submit(req, study=comparison.study, fresh=fresh)
-                comparison.jobs.append(job)
-                run_id = job.id
+            # a run to send is asked for again where it would be logged: another kernel may have finished it
+            got = run_id or lab._submit(req, study=comparison.study, fresh=fresh, reuse=not fresh)
+            if isinstance(got, str):
+                comparison.reused.append(got)
+                comparison.run_ids.append(got)
             else:
-                comparison.reused.append(run_id)
-            comparison.run_ids.append(run_id)
+                comparison.jobs.append(got)
+                comparison.run_ids.append(got.id)
             comparison.places.append(where(lab))
     return comparison.wait(timeout) if wait else comparison
 

@@ -45,7 +45,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             say(f"wanlab: reusing run {twin}: this seeded request already SUCCEEDED here (--fresh pays for a new one)")
             return _report(args, [row], single=True, reused=True)
         say(f"wanlab: {spec.id} on {lab.host}; estimate {est}")
-        job = lab.submit(req, study=args.study, fresh=args.fresh)
+        # the twin asked for again where the new run would be logged: another process may have finished it since
+        job = lab._submit(req, study=args.study, fresh=args.fresh, reuse=not args.fresh)
+        if isinstance(job, str):
+            say(f"wanlab: reusing run {job}: the same seeded request SUCCEEDED meanwhile (--fresh pays for a new one)")
+            return _report(args, [lab.log.get(job)], single=True, reused=True)
         note = (
             f"wanlab: run {job.id} {job.attached} — the same seeded request was unfinished; nothing sent again"
             if job.attached
