@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import _checks as checks
 from . import _hosts as hosts
 from . import _recovery as recovery
+from . import _submission as submission
 from . import cost
 from .cost import Estimate, Totals
 from .errors import ValidationError, WanlabError
@@ -133,7 +134,7 @@ def compare_hosts(
     for lab, reused in zip(labs, plan, strict=True):
         for req, run_id in zip(reqs, reused, strict=True):
             # a run to send is asked for again where it would be logged: another kernel may have finished it
-            got = run_id or lab._submit(req, study=comparison.study, fresh=fresh, reuse=not fresh)
+            got = run_id or submission.submit(lab, req, study=comparison.study, fresh=fresh, reuse=not fresh)
             if isinstance(got, str):
                 comparison.reused.append(got)
                 comparison.run_ids.append(got)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
-import json
 import os
 import statistics
 import time
@@ -16,13 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _arguments as arguments
-from . import _checks as checks
 from . import _hosts as hosts
 from . import _recovery as recovery
+from . import _submission as submission
 from . import catalog, cost, polling
 from ._loop import LoopThread, interrupt_cancels
 from ._outcomes import LabOutcomes, Measurer
-from ._records import to_record
 from ._runner import JobRunner
 from .catalog import ModelSpec
 from .cost import Budget, Estimate
@@ -252,65 +250,9 @@ class Lab(LabOutcomes):
 
         Raises `BudgetExceeded` (nothing sent, nothing logged) when the estimate would take the Lab's
         budget — or `budget`, a sweep's own `cost.Budget` — past its limit, or when actual spend has reached it."""
-        job = self._submit(req, study=study, tags=tags, budget=budget, fresh=fresh)
+        job = submission.submit(self, req, study=study, tags=tags, budget=budget, fresh=fresh)
         assert isinstance(job, Job)
         return job
-
-    def _submit(
-        self,
-        req: Request,
-        *,
-        study: str | None = None,
-        tags: dict[str, Any] | None = None,
-        budget: Budget | None = None,
-        fresh: bool = False,
-        reuse: bool = False,
-    ) -> Job | str:
-        """`submit`; with `reuse`, a seeded request whose run already SUCCEEDED in the log is not sent and that
-        run's id comes back instead — decided in the transaction that would log the new run (`Sweep.run`: a
-        cell another kernel finished after this sweep started)."""
-        self._check_open()
-        spec = self.resolve(req)
-        if tags is not None:
-            tags = checks.json_value("tags", tags, where="submit")
-        if study is not None:
-            study = checks.check_text("study", study, maximum=200, where="submit")
-        attach = req.seed is not None and not fresh
-        job = self._new_job(req, spec)
-        est = cost.estimate(req, spec, self.prices, self.region or None)
-        params, inputs = to_record(req, self._keep)
-        budgets = [b for b in (self.budget, budget) if b is not None]
-        admitted: list[Budget] = []
-        try:
-            for b in budgets:
-                b.admit(job.id, est)
-                admitted.append(b)
-            job.budgets = admitted
-            job.est_cost, job.currency = est.amount, est.currency
-            existing = self.log.record_created(
-                job,
-                params,
-                inputs,
-                attach=attach,
-                reuse=reuse and attach,
-                study=study,
-                base_url=self.provider.base_url,
-                est_cost=est.amount,
-                currency=est.currency,
-                price_source=est.source,
-                tags=json.dumps(tags) if tags else None,
-            )
-        except BaseException:
-            for b in admitted:
-                b.settle(job.id, None)  # release the reservation: nothing was sent
-            raise
-        if existing is None:
-            return self._start(job, "submit")
-        for b in admitted:
-            b.settle(job.id, None)  # nothing new is spent: the run it attaches to is counted already
-        if existing["status"] == "SUCCEEDED":
-            return str(existing["run_id"])
-        return self._attach(existing)
 
     def _attach(self, row: dict[str, Any]) -> Job:
         return recovery.attach(self, row)

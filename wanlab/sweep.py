@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _arguments as arguments
 from . import _recovery as recovery
+from . import _submission as submission
 from .cost import Budget, BudgetExceeded, Estimate, total
 from .errors import ValidationError
 from .jobs import Job, JobEvent
@@ -199,7 +200,8 @@ class Sweep:
                     if i in refused:
                         continue
                     try:
-                        job = self.lab._submit(
+                        job = submission.submit(
+                            self.lab,
                             self.requests[i],
                             study=self.study,
                             budget=guard,

@@ -9,6 +9,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from .. import _submission as submission
 from .._recovery import finished_twin
 from ..log import TERMINAL
 from ._common import INTERRUPTED, add_host_flags, add_request_flags, emit, lab_from_flags, request_from_flags, say
@@ -46,7 +47,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             return _report(args, [row], single=True, reused=True)
         say(f"wanlab: {spec.id} on {lab.host}; estimate {est}")
         # the twin asked for again where the new run would be logged: another process may have finished it since
-        job = lab._submit(req, study=args.study, fresh=args.fresh, reuse=not args.fresh)
+        job = submission.submit(lab, req, study=args.study, fresh=args.fresh, reuse=not args.fresh)
         if isinstance(job, str):
             say(f"wanlab: reusing run {job}: the same seeded request SUCCEEDED meanwhile (--fresh pays for a new one)")
             return _report(args, [lab.log.get(job)], single=True, reused=True)
