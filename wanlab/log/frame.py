@@ -8,7 +8,7 @@ rewrites it once more than `STALE_ROWS` rows changed since it, and a close leave
 (`keep_current`). A process that crashes leaves it at most `STALE_ROWS` rows behind.
 
 A whole-log read (no snapshot yet) goes through a connection of its own, in one read transaction: it takes
-seconds at 100k rows (SQLite alone needs ~0.4 s to step through every value), and holds no lock that the
+seconds at 100k rows (SQLite alone needs 0.3–0.4 s to step through every value), and holds no lock that the
 Lab's threads wait on meanwhile."""
 
 from __future__ import annotations
