@@ -40,16 +40,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     with lab_from_flags(args) as lab:
         spec = lab.resolve(req)
         est = lab.estimate(req)
-        twin = None if args.fresh else finished_twin(lab, req, spec.id)
-        if twin is not None:
-            row = lab.log.get(twin)
-            say(f"wanlab: reusing run {twin}: this seeded request already SUCCEEDED here (--fresh pays for a new one)")
-            return _report(args, [row], single=True, reused=True)
-        say(f"wanlab: {spec.id} on {lab.host}; estimate {est}")
-        # the twin asked for again where the new run would be logged: another process may have finished it since
-        job = submission.submit(lab, req, study=args.study, fresh=args.fresh, reuse=not args.fresh)
+        job: Job | str | None = None if args.fresh else finished_twin(lab, req, spec.id)
+        if job is None:
+            say(f"wanlab: {spec.id} on {lab.host}; estimate {est}")
+            # the twin asked for again where the new run would be logged: another process may have finished it
+            job = submission.submit(lab, req, study=args.study, fresh=args.fresh, reuse=not args.fresh)
         if isinstance(job, str):
-            say(f"wanlab: reusing run {job}: the same seeded request SUCCEEDED meanwhile (--fresh pays for a new one)")
+            say(f"wanlab: reusing run {job}: this seeded request already SUCCEEDED here (--fresh pays for a new one)")
             return _report(args, [lab.log.get(job)], single=True, reused=True)
         note = (
             f"wanlab: run {job.id} {job.attached} — the same seeded request was unfinished; nothing sent again"
