@@ -124,12 +124,15 @@ class DashScope:
         if resp.status != 200:
             raise self.error(resp, "cancel")
 
-    def list_tasks(self, model: str, page_no: int = 1) -> HttpRequest:
+    def list_tasks(self, model: str | None, page_no: int = 1, status: Status | None = None) -> HttpRequest:
         # No start/end: the host's default window is the last 24 h, and the time zone of those
         # parameters is not documented for every region; wanlab filters on gmt_create (epoch ms).
-        return HttpRequest(
-            "GET", f"{self.base_url}/tasks", "list", params={"model_name": model, "page_no": page_no, "page_size": 100}
-        )
+        params: dict[str, str | int] = {"page_no": page_no, "page_size": 100}
+        if model:
+            params["model_name"] = model
+        if status is not None:
+            params["status"] = status.value
+        return HttpRequest("GET", f"{self.base_url}/tasks", "list", params=params)
 
     def parse_list(self, resp: HttpResponse) -> tuple[list[ListedTask], bool]:
         body = resp.json()

@@ -123,7 +123,7 @@ class WaveSpeed:
     def parse_cancel(self, resp: HttpResponse) -> None:
         return None
 
-    def list_tasks(self, model: str, page_no: int = 1) -> HttpRequest | None:
+    def list_tasks(self, model: str | None, page_no: int = 1, status: Status | None = None) -> HttpRequest | None:
         return None
 
     def parse_list(self, resp: HttpResponse) -> tuple[list[ListedTask], bool]:
