@@ -43,6 +43,19 @@ def test_the_download_check_reads_without_decoding_what_a_decoding_probe_reads(m
     assert (fast["width"], fast["height"], fast["fps"], fast["frames"]) == (1280, 720, 30.0, 60)
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.99, -1], ids=["half", "99 %", "all but the last byte"])
+def test_the_download_check_refuses_a_file_cut_anywhere_in_its_packets(make_lab, tmp_path, keep):
+    """The check reads the MP4's index (where each packet lies) instead of demuxing: a cut inside the last packet,
+    which demuxing counted as a whole frame, is refused too."""
+    from wanlab.video import probe_file
+
+    data = make_lab().run_sync(REQ, timeout=60).video_path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * keep)] if keep > 0 else data[:keep])
+    with pytest.raises(ValueError, match="cut short"):
+        probe_file(cut)
+
+
 def test_verify_catches_a_changed_file(tmp_path):
     store = MediaStore(tmp_path)
     p = store.put_bytes(b"some input", ".png")
