@@ -5,7 +5,7 @@ bumps inside its transaction — so it is exact across processes.
 The snapshot file is kept close to the table, so a new kernel's first `log.df` reads Arrow, not 100k rows of
 Python objects from SQLite (bench/bench_log.py measures both): `refresh` (from the log's writer thread)
 rewrites it once more than `STALE_ROWS` rows changed since it, and a close leaves it current
-(`keep_current`). A process that crashes leaves it at most `STALE_ROWS` rows behind.
+(`keep_current`). A process that crashes leaves it `STALE_ROWS` rows behind, plus at most a second's writes.
 
 A whole-log read (no snapshot yet) goes through a connection of its own, in one read transaction: it takes
 seconds at 100k rows (SQLite alone needs 0.3–0.4 s to step through every value), and holds no lock that the
@@ -17,6 +17,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ STALE_ROWS = 2000
 # process without pandas still builds the missing snapshot in the background — a log an older wanlab wrote, or
 # one only scripts and the command line ever wrote — so the next kernel's first `log.df` reads Arrow.
 COLD_ROWS = 20_000
+# How often the writer thread looks whether a refresh is due, at most: the look counts rows (it scales with the
+# log), and a busy Lab's writer empties its queue hundreds of times a second (bench_client: ~11 % of its CPU).
+CHECK_EVERY_S = 1.0
 _CHANGED = "SELECT (SELECT COALESCE(MAX(seq), 0) FROM runs), (SELECT COUNT(*) FROM runs WHERE seq > ?)"
 _DATETIMES = [name for name, _, kind in COLUMNS if kind == "datetime"]
 
@@ -52,6 +56,7 @@ class FrameCache:
         # the snapshot file as this process last saw it: ((inode, size, mtime), its high-water mark or None when
         # it is not a usable snapshot of this log), so a refresh that finds nothing to do reads no file
         self._disk: tuple[tuple[int, int, int], int | None] | None = None
+        self._next_check = 0.0  # monotonic time of refresh_soon's next look
 
     def refresh(self, max_stale_rows: int | None = None) -> bool:
         """Rewrite the snapshot file if more than `max_stale_rows` rows changed since it (or there is none),
@@ -66,9 +71,12 @@ class FrameCache:
     def refresh_soon(self, conn: sqlite3.Connection) -> None:
         """On the log's writer thread, when its queue empties: when a `refresh` is due, start one on a thread of
         its own. Not on the writer: a refresh takes the log's lock, which a thread waiting for the writer may
-        hold. The check reads through the writer's connection (no lock): a stat and two index lookups."""
-        if self._refreshing.locked():
+        hold. The check reads through the writer's connection (no lock): a stat and two index lookups, at most once
+        every `CHECK_EVERY_S`."""
+        now = time.monotonic()
+        if self._refreshing.locked() or now < self._next_check:
             return
+        self._next_check = now + CHECK_EVERY_S
         loaded = "pandas" in sys.modules and "pyarrow" in sys.modules
         if not loaded and os.path.exists(self.path):
             return  # reading its footer needs pyarrow: the next kernel loads it plus the rows changed since
