@@ -134,9 +134,7 @@ class Http:
         self.stats["requests"] = self.stats.get("requests", 0) + 1
         # Built here rather than by `client.request`, which parses the URL string again for every poll and
         # merges it with a base URL the Lab does not use: about half of httpx's own CPU per request.
-        url = _url(req.url)
-        if req.params:
-            url = url.copy_merge_params(req.params)
+        url = _url(req.url, tuple(req.params.items()) if req.params else ())
         kwargs: dict[str, Any] = {}
         if req.json is not None:
             kwargs["content"] = json.dumps(req.json).encode()
@@ -192,9 +190,11 @@ class Http:
 
 
 @functools.lru_cache(maxsize=1024)
-def _url(text: str) -> httpx.URL:
-    """A parsed URL (immutable); a job's poll URL is parsed once, not at every poll."""
-    return httpx.URL(text)
+def _url(text: str, params: tuple[tuple[str, Any], ...] = ()) -> httpx.URL:
+    """A parsed URL with its query (immutable): a job's poll URL, or the task list's, is built once, not at every
+    request."""
+    url = httpx.URL(text)
+    return url.copy_merge_params(dict(params)) if params else url
 
 
 class Fetched:
