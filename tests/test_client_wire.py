@@ -82,6 +82,14 @@ def test_429_retry_after_http_date_on_poll(make_lab, sim):
     assert 0.9 <= retry.data["retry_after"] <= 2.0
 
 
+def test_429_retry_after_on_a_download_is_honoured(make_lab, sim):
+    sim.faults.set("download:429=0.3#1")
+    job = make_lab().run_sync(REQ, timeout=60)
+    assert job.status is Status.SUCCEEDED
+    retry = next(e for e in job.events if e.kind == "retry")
+    assert retry.data["route"] == "download" and retry.data["retry_after"] == pytest.approx(0.3)
+
+
 def test_retry_after_above_cap_is_clamped(make_lab, sim):
     sim.faults.set("query:429=600#1")
     lab = make_lab()

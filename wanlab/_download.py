@@ -44,7 +44,7 @@ async def fetch_video(runner: JobRunner, job: Job) -> Path:
                 )
             )
         if got.status == 429 or got.status >= 500:
-            return Outcome.retry(f"HTTP {got.status}", parse_retry_after(got.headers.get("Retry-After")))
+            return Outcome.retry(f"HTTP {got.status}", parse_retry_after(got.headers.get("retry-after")))
         if got.status >= 400:
             return Outcome.fail(DownloadError(f"result URL for task {job.task_id} answered HTTP {got.status}"))
         if got.total is not None:
@@ -62,7 +62,13 @@ async def fetch_video(runner: JobRunner, job: Job) -> Path:
 
     def on_retry(out: Outcome, tries: int, delay: float) -> None:
         got = part.stat().st_size if part.exists() else 0
-        job.emit("retry", f"download: {out.why}; resuming at byte {got}", route="download", attempt=tries)
+        job.emit(
+            "retry",
+            f"download: {out.why}; resuming at byte {got} in {delay:.2f} s",
+            route="download",
+            attempt=tries,
+            retry_after=out.retry_after,
+        )
         runner.stats["retries"] += 1
 
     size = await retrying(attempt, runner.retry, runner.rng, give_up=give_up, on_retry=on_retry)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -169,24 +169,41 @@ class Http:
         client = self.ensure()
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
+        if self._wire is not None:  # the default wire: straight to aiohttp, as a poll (see `send`)
+            plain = HttpRequest("GET", url, "download", headers=headers, auth=False)
+            timeout = client.timeout.as_dict()
+            async with self._wire.stream(url, self._get_headers(plain), timeout) as got:
+                if not 300 <= got.status < 400:
+                    return await _save(got.status, got.headers, got.body, part, have)
+            # a redirect: sent again below, through httpx, which follows it
         async with client.stream("GET", url, headers=headers) as resp:
-            if resp.status_code >= 400:
-                body = (await resp.aread())[:300].decode("utf-8", "replace")
-                return Fetched(resp.status_code, dict(resp.headers), body, None)
-            total: int | None = None
-            if resp.status_code == 206 and have:
-                mode = "ab"
-                crange = resp.headers.get("Content-Range", "")
-                if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
-                    total = int(crange.rsplit("/", 1)[1])
-            else:
-                mode = "wb"  # the server ignored Range: start over
-                if resp.headers.get("Content-Length", "").isdigit():
-                    total = int(resp.headers["Content-Length"])
-            with open(part, mode) as fh:
-                async for chunk in _chunks(resp):
-                    fh.write(chunk)
-            return Fetched(resp.status_code, dict(resp.headers), "", total)
+            return await _save(resp.status_code, dict(resp.headers), resp.aiter_bytes(), part, have)
+
+
+async def _save(status: int, headers: dict[str, str], body: AsyncIterable[bytes], part: Path, have: int) -> Fetched:
+    """A download's answer into `part`: appended after `have` bytes when the server honoured the Range, else
+    written anew. `headers`: lower-case names."""
+    if status >= 400:
+        text = b""
+        async for chunk in body:
+            text += chunk
+            if len(text) >= 300:
+                break
+        return Fetched(status, headers, text[:300].decode("utf-8", "replace"), None)
+    total: int | None = None
+    if status == 206 and have:
+        mode = "ab"
+        crange = headers.get("content-range", "")
+        if "/" in crange and crange.rsplit("/", 1)[1].isdigit():
+            total = int(crange.rsplit("/", 1)[1])
+    else:
+        mode = "wb"  # the server ignored Range: start over
+        if headers.get("content-length", "").isdigit():
+            total = int(headers["content-length"])
+    with open(part, mode) as fh:
+        async for chunk in body:
+            fh.write(chunk)
+    return Fetched(status, headers, "", total)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -205,8 +222,3 @@ class Fetched:
 
     def __init__(self, status: int, headers: dict[str, str], body: str, total: int | None):
         self.status, self.headers, self.body, self.total = status, headers, body, total
-
-
-async def _chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
-    async for chunk in resp.aiter_bytes():
-        yield chunk
