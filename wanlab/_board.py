@@ -48,6 +48,7 @@ class StatusBoard:
         self.window = window  # loop seconds a poll may wait for others due after it
         self._due: dict[str, float] = {}  # task id → loop time its next poll is due
         self._batch: _Batch | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         self.stats = {"lists": 0, "answered": 0, "list_failures": 0}
 
     def expect(self, task_id: str, delay: float) -> None:
@@ -87,7 +88,9 @@ class StatusBoard:
         if not wanted:  # a lone poll per status: its own query costs less than a list
             batch.answer.set_result({})
             return
-        asyncio.get_running_loop().create_task(self._answer(batch, wanted))
+        task = asyncio.get_running_loop().create_task(self._answer(batch, wanted))
+        self._answering.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._answering.discard)
 
     async def _answer(self, batch: _Batch, wanted: list[Status]) -> None:
         listed: dict[str, Status] = {}
