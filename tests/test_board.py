@@ -108,6 +108,17 @@ def test_a_failed_list_leaves_every_job_to_query_its_task(send):
     assert board.stats["list_failures"] == 1
 
 
+def test_a_host_that_refuses_the_list_is_not_asked_again():
+    """A 4xx other than 429 (say the host wants parameters this list does not send) would fail the same way every
+    time: the board stops listing, and each poll is a query from then on."""
+    send = FakeList({"a": "RUNNING", "b": "RUNNING"}, status=400)
+    board = board_for(send)
+    assert run_polls(board, {"a": Status.RUNNING, "b": Status.RUNNING}) == {"a": False, "b": False}
+    assert board.refused.startswith("400")
+    assert run_polls(board, {"a": Status.RUNNING, "b": Status.RUNNING}) == {"a": False, "b": False}
+    assert len(send.sent) == 1
+
+
 def test_a_job_cancelled_while_it_waits_does_not_take_the_answer_from_the_others():
     send = FakeList({"a": "RUNNING", "b": "RUNNING", "c": "RUNNING"})
     got = run_polls(board_for(send), {"a": Status.RUNNING, "b": Status.RUNNING, "c": Status.RUNNING}, cancel="a")

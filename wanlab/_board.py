@@ -7,10 +7,10 @@ and this process's CPU, where each job would send its own.
 
 The list only ever says "unchanged". A task it shows in the status its job already knows needs no query; a
 task it shows in another status, or does not show (the list may lag, or hold more than one page), and every
-job when the list fails, is queried as before. So each change a job sees — running, done, failed, its video
-URL and usage — still comes from the task's own query, and a list that lies can only make a job later, by one
-poll. A poll waits at most `window` for others due after it; a poll with none due in that window is sent at
-once, alone, and never waits.
+job when the list fails, is queried as before; after a client error other than 429 the list is not sent again.
+So each change a job sees — running, done, failed, its video URL and usage — still comes from the task's own
+query, and a list that lies can only make a job later, by one poll. A poll waits at most `window` for others
+due after it; a poll with none due in that window is sent at once, alone, and never waits.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from .errors import ApiError
 from .jobs import Status
 from .providers.base import HttpRequest, HttpResponse, Provider
 
@@ -50,6 +51,9 @@ class StatusBoard:
         self._batch: _Batch | None = None
         self._answering: set[asyncio.Task[None]] = set()
         self.stats = {"lists": 0, "answered": 0, "list_failures": 0}
+        # set when the host answered a list with a client error (not 429): a request it will refuse again is
+        # not sent again, for this board's life; every poll is a query from then on
+        self.refused = ""
 
     def expect(self, task_id: str, delay: float) -> None:
         """The job polling `task_id` will ask again in `delay` loop seconds."""
@@ -62,7 +66,7 @@ class StatusBoard:
         """True when the host's list shows `task_id` still in `status`, so this poll needs no query. Every job
         that called `expect` calls this (or `forget`) when its poll is due."""
         self._due.pop(task_id, None)
-        if status not in _LISTED:
+        if status not in _LISTED or self.refused:
             return False
         loop = asyncio.get_running_loop()
         batch = self._batch
@@ -103,7 +107,12 @@ class StatusBoard:
                 items, _more = self._provider.parse_list(await self._send(req))
                 # only the members waiting on this status: a row for another task says nothing here
                 listed.update((t.task_id, t.status) for t in items if batch.members.get(t.task_id) is status)
-        except Exception:  # noqa: BLE001 — any failure of the list: each job queries its task as before
+        except ApiError as exc:
+            self.stats["list_failures"] += 1
+            listed = {}
+            if 400 <= exc.status < 500 and exc.status != 429:  # the host refuses this list: stop asking
+                self.refused = f"{exc.status} {exc.code}".strip()
+        except Exception:  # noqa: BLE001 — any other failure of the list: each job queries its task as before
             self.stats["list_failures"] += 1
             listed = {}
         self.stats["answered"] += len(listed)
