@@ -107,13 +107,10 @@ class StatusBoard:
                 items, _more = self._provider.parse_list(await self._send(req))
                 # only the members waiting on this status: a row for another task says nothing here
                 listed.update((t.task_id, t.status) for t in items if batch.members.get(t.task_id) is status)
-        except ApiError as exc:
+        except Exception as exc:  # noqa: BLE001 — any failure of the list: each job queries its task as before
             self.stats["list_failures"] += 1
             listed = {}
-            if 400 <= exc.status < 500 and exc.status != 429:  # the host refuses this list: stop asking
-                self.refused = f"{exc.status} {exc.code}".strip()
-        except Exception:  # noqa: BLE001 — any other failure of the list: each job queries its task as before
-            self.stats["list_failures"] += 1
-            listed = {}
+            if isinstance(exc, ApiError) and 400 <= exc.status < 500 and exc.status != 429:
+                self.refused = f"{exc.status} {exc.code}".strip()  # the host refuses this list: stop asking
         self.stats["answered"] += len(listed)
         batch.answer.set_result(listed)

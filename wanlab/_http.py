@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterable, Generator
+from collections.abc import AsyncIterable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +94,16 @@ class Http:
         self.query_rate: RateLimiter | None = None
         self.slots: asyncio.Semaphore | None = None
 
-    def _get_headers(self, req: HttpRequest) -> dict[str, str]:
+    def _get_headers(self, headers: Mapping[str, str], auth: bool) -> dict[str, str]:
         """A GET's headers on the direct path: the client's defaults but Accept-Encoding (nothing decodes
         there: the host answers uncompressed), the request's own, and the key when the request is the API
-        host's — added here, at send time, as `_Bearer` does on the httpx path."""
+        host's (`auth`) — added here, at send time, as `_Bearer` does on the httpx path."""
         if self._get_base is None:
             assert self._client is not None
             self._get_base = {k: v for k, v in self._client.headers.items() if k != "accept-encoding"}
         out = dict(self._get_base)
-        out.update((k.lower(), v) for k, v in req.headers.items())
-        if req.auth:
+        out.update((k.lower(), v) for k, v in headers.items())
+        if auth:
             out["authorization"] = f"Bearer {self._auth.secret.reveal()}"
         return out
 
@@ -146,7 +146,7 @@ class Http:
             kwargs["content"] = req.content
         limit = client.timeout if timeout is None else httpx.Timeout(timeout, connect=min(10.0, timeout))
         if self._wire is not None and req.method == "GET" and not kwargs:  # a poll: straight to aiohttp
-            got = await self._wire.get(str(url), self._get_headers(req), limit.as_dict())
+            got = await self._wire.get(str(url), self._get_headers(req.headers, req.auth), limit.as_dict())
             if not 300 <= got.status < 400:
                 return HttpResponse(got.status, got.headers, got.body)
             # a redirect: sent again below, through httpx, which follows it (and never to another host with the key)
@@ -170,9 +170,8 @@ class Http:
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         if self._wire is not None:  # the default wire: straight to aiohttp, as a poll (see `send`)
-            plain = HttpRequest("GET", url, "download", headers=headers, auth=False)
             timeout = client.timeout.as_dict()
-            async with self._wire.stream(url, self._get_headers(plain), timeout) as got:
+            async with self._wire.stream(url, self._get_headers(headers, auth=False), timeout) as got:
                 if not 300 <= got.status < 400:
                     return await _save(got.status, got.headers, got.body, part, have)
             # a redirect: sent again below, through httpx, which follows it

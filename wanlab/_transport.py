@@ -127,20 +127,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
-    async def get(self, url: str, headers: dict[str, str], timeout: dict[str, float | None]) -> Got:
-        """A GET read whole, without httpx's request and response objects around it: the Lab's polls
-        (`_http.Http.send`; ~0.2 ms of CPU less per poll, bench/README.md). Errors map as in
-        `handle_async_request`. Redirects are not followed: the caller sends a redirected GET again through
-        httpx, which follows it and drops the key on another host."""
+    async def _open(
+        self, url: str, headers: dict[str, str], timeout: dict[str, float | None]
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        """A GET sent, its status and headers read; redirects not followed: the caller sends a redirected GET
+        again through httpx, which follows it and drops the key on another host. Errors map as in
+        `handle_async_request`."""
         what = f"GET {_host(url)}"
         with _mapped(what):
             resp = await self._ensure().request(
                 "GET", url, headers=headers, allow_redirects=False, timeout=_timeout(**timeout), compress=None
             )
-            try:
+        return resp, what
+
+    async def get(self, url: str, headers: dict[str, str], timeout: dict[str, float | None]) -> Got:
+        """A GET read whole, without httpx's request and response objects around it: the Lab's polls
+        (`_http.Http.send`; ~0.2 ms of CPU less per poll, bench/README.md)."""
+        resp, what = await self._open(url, headers, timeout)
+        try:
+            with _mapped(what):
                 body = await resp.read()
-            finally:
-                resp.release()
+        finally:
+            resp.release()
         return Got(resp.status, _joined(resp.headers), body)
 
     @contextlib.asynccontextmanager
@@ -148,12 +156,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self, url: str, headers: dict[str, str], timeout: dict[str, float | None]
     ) -> AsyncIterator[Streamed]:
         """A GET whose body is read as it arrives, without httpx's objects around it: a result download
-        (`_http.Http.fetch_into`). Errors, redirects and headers as in `get`."""
-        what = f"GET {_host(url)}"
-        with _mapped(what):
-            resp = await self._ensure().request(
-                "GET", url, headers=headers, allow_redirects=False, timeout=_timeout(**timeout), compress=None
-            )
+        (`_http.Http.fetch_into`)."""
+        resp, what = await self._open(url, headers, timeout)
         try:
             yield Streamed(resp.status, _joined(resp.headers), _Body(resp, what))
         finally:
