@@ -123,15 +123,23 @@ def test_answers_keep_their_bytes_headers_and_no_cookies():
     assert b"cookie" not in requests[1].lower()  # a host's cookie is not carried to the next request
 
 
-# -- the direct path: a Lab's GETs (its polls) skip httpx's objects on the default transport -------------------
+# -- the direct path: a Lab's polls and submits skip httpx's objects on the default transport ------------------
 
 def _http(**kw) -> Http:
     return Http(Secret("sk-transport-test-1234"), Limits(submits_per_s=5, queries_per_s=20, concurrent_jobs=5), **kw)
 
 
-def test_a_get_answers_the_same_on_the_direct_path_as_through_httpx():
+SUBMIT_HEADERS = {"Content-Type": "application/json", "X-DashScope-Async": "enable"}
+
+
+def _submit(url: str) -> HttpRequest:
+    return HttpRequest("POST", url + "/submit", "submit", headers=SUBMIT_HEADERS, json={"model": "wan2.7-t2v"})
+
+
+def test_a_request_answers_the_same_on_the_direct_path_as_through_httpx():
     """Status, headers (lower-case names, a repeated one joined as httpx joins it), body; the key only on a
-    request marked `auth`; the same request headers but Accept-Encoding (nothing decodes on the direct path)."""
+    request marked `auth`; the same request headers but Accept-Encoding (nothing decodes on the direct path),
+    and a submit's body byte for byte."""
     seen: list[bytes] = []
     head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: r-1\r\nVary: a\r\nVary: b\r\n"
             b"Retry-After: 3\r\n")
@@ -146,18 +154,23 @@ def test_a_get_answers_the_same_on_the_direct_path_as_through_httpx():
                 for http in (direct, through):
                     out.append(await http.send(HttpRequest("GET", url + "/tasks/t-1", route="query")))
                     out.append(await http.send(HttpRequest("GET", url + "/x", route="download", auth=False)))
+                    out.append(await http.send(_submit(url)))
                 return out
             finally:
                 await direct.aclose()
                 await through.aclose()
 
     got = asyncio.run(main())
-    assert got[0] == got[2] and got[1] == got[3]            # HttpResponse: status, headers, body
+    assert got[:3] == got[3:]                               # HttpResponse: status, headers, body
     assert got[0].headers["vary"] == "a, b" and got[0].header("Retry-After") == "3" and got[0].body == body
     lines = [{ln.split(b":", 1)[0].lower() for ln in r.split(b"\r\n")[1:] if b":" in ln} for r in seen]
-    assert lines[0] | {b"accept-encoding"} == lines[2]      # the direct path sends what httpx sends, but that
-    assert b"bearer sk-transport-test-1234" in seen[0].lower() and b"bearer sk-transport-test-1234" in seen[2].lower()
-    assert b"authorization" not in seen[1].lower() and b"authorization" not in seen[3].lower()
+    for direct, through in ((0, 3), (1, 4), (2, 5)):       # the direct path sends what httpx sends, but that
+        assert lines[direct] | {b"accept-encoding"} == lines[through]
+    for i in (0, 2, 3, 5):
+        assert b"bearer sk-transport-test-1234" in seen[i].lower()
+    assert b"authorization" not in seen[1].lower() and b"authorization" not in seen[4].lower()
+    assert seen[2].startswith(b"POST /submit ") and b"x-dashscope-async: enable" in seen[2].lower()
+    assert seen[2].split(b"\r\n\r\n", 1)[1] == seen[5].split(b"\r\n\r\n", 1)[1] == b'{"model": "wan2.7-t2v"}'
 
 
 def test_a_redirected_get_is_sent_again_through_httpx_and_the_key_stays_home():
@@ -187,23 +200,24 @@ def test_the_direct_path_classifies_failures_as_the_transport_does():
         await _read_request(reader)
         writer.close()
 
-    async def get(url: str) -> object:
+    async def send(url: str, submit: bool) -> object:
         http = _http()
         try:
-            return await http.send(HttpRequest("GET", url + "/tasks/t-1", route="query"))
+            return await http.send(_submit(url) if submit else HttpRequest("GET", url + "/tasks/t-1", route="query"))
         finally:
             await http.aclose()
 
-    async def hung() -> object:
+    async def hung(submit: bool) -> object:
         server, url = await _serve(hang_up)
         async with server:
-            return await get(url)
+            return await send(url, submit)
 
-    with pytest.raises(NOT_SENT):
-        asyncio.run(get(f"http://127.0.0.1:{_free_port()}"))
-    with pytest.raises(AMBIGUOUS) as caught:
-        asyncio.run(hung())
-    assert not isinstance(caught.value, NOT_SENT)
+    for submit in (False, True):  # a submit that may have reached the host is looked for, never re-sent blind
+        with pytest.raises(NOT_SENT):
+            asyncio.run(send(f"http://127.0.0.1:{_free_port()}", submit))
+        with pytest.raises(AMBIGUOUS) as caught:
+            asyncio.run(hung(submit))
+        assert not isinstance(caught.value, NOT_SENT)
 
 
 def test_a_given_transport_sees_every_get():

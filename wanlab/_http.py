@@ -89,19 +89,19 @@ class Http:
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
         self._wire: AiohttpTransport | None = None  # the default transport, when no other was given
-        self._get_base: dict[str, str] | None = None
+        self._direct_base: dict[str, str] | None = None
         self.submit_rate: RateLimiter | None = None
         self.query_rate: RateLimiter | None = None
         self.slots: asyncio.Semaphore | None = None
 
-    def _get_headers(self, headers: Mapping[str, str], auth: bool) -> dict[str, str]:
-        """A GET's headers on the direct path: the client's defaults but Accept-Encoding (nothing decodes
+    def _direct_headers(self, headers: Mapping[str, str], auth: bool) -> dict[str, str]:
+        """A request's headers on the direct path: the client's defaults but Accept-Encoding (nothing decodes
         there: the host answers uncompressed), the request's own, and the key when the request is the API
         host's (`auth`) — added here, at send time, as `_Bearer` does on the httpx path."""
-        if self._get_base is None:
+        if self._direct_base is None:
             assert self._client is not None
-            self._get_base = {k: v for k, v in self._client.headers.items() if k != "accept-encoding"}
-        out = dict(self._get_base)
+            self._direct_base = {k: v for k, v in self._client.headers.items() if k != "accept-encoding"}
+        out = dict(self._direct_base)
         out.update((k.lower(), v) for k, v in headers.items())
         if auth:
             out["authorization"] = f"Bearer {self._auth.secret.reveal()}"
@@ -145,11 +145,13 @@ class Http:
         elif req.content is not None:
             kwargs["content"] = req.content
         limit = client.timeout if timeout is None else httpx.Timeout(timeout, connect=min(10.0, timeout))
-        if self._wire is not None and req.method == "GET" and not kwargs:  # a poll: straight to aiohttp
-            got = await self._wire.get(str(url), self._get_headers(req.headers, req.auth), limit.as_dict())
+        if self._wire is not None and set(kwargs) <= {"content"}:  # a poll, a submit: straight to aiohttp
+            headers_out = self._direct_headers(req.headers, req.auth)
+            got = await self._wire.fetch(str(url), headers_out, limit.as_dict(), req.method, kwargs.get("content"))
             if not 300 <= got.status < 400:
                 return HttpResponse(got.status, got.headers, got.body)
-            # a redirect: sent again below, through httpx, which follows it (and never to another host with the key)
+            # a redirect (no host of ours answers one; a submit's created no task): sent again below, through
+            # httpx, which follows it (and never to another host with the key)
         headers = client.headers.copy()
         headers.update(req.headers)  # case-insensitive: the request's own replace the defaults
         request = httpx.Request(
@@ -171,7 +173,7 @@ class Http:
         headers = {"Range": f"bytes={have}-"} if have else {}
         if self._wire is not None:  # the default wire: straight to aiohttp, as a poll (see `send`)
             timeout = client.timeout.as_dict()
-            async with self._wire.stream(url, self._get_headers(headers, auth=False), timeout) as got:
+            async with self._wire.stream(url, self._direct_headers(headers, auth=False), timeout) as got:
                 if not 300 <= got.status < 400:
                     return await _save(got.status, got.headers, got.body, part, have)
             # a redirect: sent again below, through httpx, which follows it

@@ -128,22 +128,36 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def _open(
-        self, url: str, headers: dict[str, str], timeout: dict[str, float | None]
+        self, method: str, url: str, headers: dict[str, str], timeout: dict[str, float | None], body: bytes | None
     ) -> tuple[aiohttp.ClientResponse, str]:
-        """A GET sent, its status and headers read; redirects not followed: the caller sends a redirected GET
-        again through httpx, which follows it and drops the key on another host. Errors map as in
-        `handle_async_request`."""
-        what = f"GET {_host(url)}"
+        """A request sent, its status and headers read; redirects not followed: the caller sends a redirected
+        request again through httpx, which follows it and drops the key on another host. Errors map as in
+        `handle_async_request` (a submit's never-sent / ambiguous split depends on it)."""
+        what = f"{method} {_host(url)}"
         with _mapped(what):
             resp = await self._ensure().request(
-                "GET", url, headers=headers, allow_redirects=False, timeout=_timeout(**timeout), compress=None
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=_timeout(**timeout),
+                compress=None,
             )
         return resp, what
 
-    async def get(self, url: str, headers: dict[str, str], timeout: dict[str, float | None]) -> Got:
-        """A GET read whole, without httpx's request and response objects around it: the Lab's polls
-        (`_http.Http.send`; ~0.2 ms of CPU less per poll, bench/README.md)."""
-        resp, what = await self._open(url, headers, timeout)
+    async def fetch(
+        self,
+        url: str,
+        headers: dict[str, str],
+        timeout: dict[str, float | None],
+        method: str = "GET",
+        body: bytes | None = None,
+    ) -> Got:
+        """A request whose body is bytes (or none), its answer read whole, without httpx's request and response
+        objects around it: the Lab's polls, submits and cancels (`_http.Http.send`; ~0.2 ms of CPU less per
+        request, bench/README.md)."""
+        resp, what = await self._open(method, url, headers, timeout, body)
         try:
             with _mapped(what):
                 body = await resp.read()
@@ -157,7 +171,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> AsyncIterator[Streamed]:
         """A GET whose body is read as it arrives, without httpx's objects around it: a result download
         (`_http.Http.fetch_into`)."""
-        resp, what = await self._open(url, headers, timeout)
+        resp, what = await self._open("GET", url, headers, timeout, None)
         try:
             yield Streamed(resp.status, _joined(resp.headers), _Body(resp, what))
         finally:
