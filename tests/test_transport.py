@@ -195,6 +195,23 @@ def test_a_redirected_get_is_sent_again_through_httpx_and_the_key_stays_home():
     assert len(away_seen) == 1 and b"authorization" not in away_seen[0].lower()   # … without the key elsewhere
 
 
+def test_a_redirected_submit_is_not_sent_again():
+    seen: list[bytes] = []
+
+    async def main() -> object:
+        moved = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\n"
+        server, url = await _serve(await _answer_with(moved, b"", seen))
+        async with server:
+            http = _http()
+            try:
+                return await http.send(_submit(url))
+            finally:
+                await http.aclose()
+
+    resp = asyncio.run(main())
+    assert resp.status == 307 and len(seen) == 1            # the body left once; the 3xx is the caller's to read
+
+
 def test_the_direct_path_classifies_failures_as_the_transport_does():
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

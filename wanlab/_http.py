@@ -148,10 +148,12 @@ class Http:
         if self._wire is not None and set(kwargs) <= {"content"}:  # a poll, a submit: straight to aiohttp
             headers_out = self._direct_headers(req.headers, req.auth)
             got = await self._wire.fetch(str(url), headers_out, limit.as_dict(), req.method, kwargs.get("content"))
-            if not 300 <= got.status < 400:
+            if not 300 <= got.status < 400 or req.method != "GET":
+                # a submit is never sent twice, not even after a redirect (no host of ours answers one): the
+                # caller reads the 3xx as not accepted
                 return HttpResponse(got.status, got.headers, got.body)
-            # a redirect (no host of ours answers one; a submit's created no task): sent again below, through
-            # httpx, which follows it (and never to another host with the key)
+            # a redirected GET: sent again below, through httpx, which follows it (and never to another host with
+            # the key)
         headers = client.headers.copy()
         headers.update(req.headers)  # case-insensitive: the request's own replace the defaults
         request = httpx.Request(
